@@ -27,13 +27,18 @@ class HubSource:
     licence: str
 
 
+# Revisions: hub commit shas that other public projects pin for these datasets (alpaca: widely pinned;
+# evol_instruct_70k and lima: the hub's main as recorded on 2026-08-11, single source each). No public pin of the
+# Instruct-SkillMix-SDA release was found, so it follows "main" and the card records the commit it resolved to.
+# `pool.revision` in a suite overrides any of them.
 HUB_SOURCES: dict[str, HubSource] = {
-    "alpaca": HubSource("tatsu-lab/alpaca", "main", ("data/train-*.parquet",), 52002,
+    "alpaca": HubSource("tatsu-lab/alpaca", "dce01c9b08f87459cf36a430d809084718273017", ("data/train-*.parquet",), 52002,
                         "Alpaca-52k (text-davinci-003 answers to Self-Instruct-style requests)", "CC BY-NC 4.0"),
-    "evol_instruct_70k": HubSource("WizardLMTeam/WizardLM_evol_instruct_70k", "main",
+    "evol_instruct_70k": HubSource("WizardLMTeam/WizardLM_evol_instruct_70k",
+                                   "16b48bd8eecad79d4f42e1ab641db317e1b27443",
                                    ("alpaca_evol_instruct_70k.json",), 70000,
                                    "Evol-Instruct-70k (WizardLM)", "see the dataset card"),
-    "lima": HubSource("GAIR/lima", "main", ("train.jsonl",), 1030,
+    "lima": HubSource("GAIR/lima", "68958e98267f5fb4a52a03ebcdae4ae59213fa7c", ("train.jsonl",), 1030,
                       "LIMA: 1,000 curated single-turn rows plus multi-turn ones (gated: accept its terms on the hub)",
                       "CC BY-NC-SA 4.0 / source terms"),
     "ism_sda": HubSource("PrincetonPLI/Instruct-SkillMix-SDA", "main", ("*.json", "*.jsonl", "data/*.parquet"), None,

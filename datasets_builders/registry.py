@@ -57,6 +57,12 @@ def prompt_ids(name: str, params: dict[str, Any] | BuilderParams) -> dict[str, s
     return {str(p): prompt_identity(p) for p in getattr(module, "prompts", lambda _: [])(_parsed(module, params))}
 
 
+def sidecars(name: str, params: dict[str, Any] | BuilderParams) -> tuple[str, ...]:
+    """Names of the extra JSONL files (`<name>.jsonl` next to dataset.jsonl) a build writes: its `sidecars(params)`."""
+    module = get_builder(name)
+    return tuple(getattr(module, "sidecars", lambda _: ())(_parsed(module, params)))
+
+
 def expected_calls(name: str, params: dict[str, Any] | BuilderParams, pool_rows: int) -> dict[str, int]:
     """LLM calls per role a build makes at most (for `sftbench plan` estimates); {} for builders that call none."""
     module = get_builder(name)
@@ -70,5 +76,5 @@ def describe() -> dict[str, str]:
     return {name: (get_builder(name).__doc__ or "").strip().splitlines()[0] for name in BUILDERS}
 
 
-__all__ = ["BUILDERS", "get_builder", "parse_params", "roles_used", "prompt_ids", "expected_calls", "describe",
-           "UnknownBuilder", "ValidationError"]
+__all__ = ["BUILDERS", "get_builder", "parse_params", "roles_used", "prompt_ids", "expected_calls", "sidecars",
+           "describe", "UnknownBuilder", "ValidationError"]

@@ -49,7 +49,7 @@ def local_hub_files(files: dict[str, Path]) -> Iterator[None]:
             glm.hf_hub_download = original
 
 
-def _check_df_gamed(path: Path, n_prompts: int) -> None:
+def check_df_gamed(path: Path, n_prompts: int) -> None:
     head = pd.read_csv(path, nrows=1)
     missing = [c for c in DF_GAMED_COLUMNS if c not in head.columns]
     if missing:
@@ -68,7 +68,7 @@ def lc_winrate(annotations: Sequence[dict] | pd.DataFrame, df_gamed: Path,
     eval set's order: the GLM uses the row position as the instruction index.
     """
     df = pd.DataFrame(annotations).reset_index(drop=True)
-    _check_df_gamed(Path(df_gamed), len(df))
+    check_df_gamed(Path(df_gamed), len(df))
     glm = _glm_module()
     with local_hub_files({"df_gamed.csv": Path(df_gamed)}), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -87,19 +87,41 @@ def mt_bench_cell(row: Any) -> str:
     return text + (f" ({score['n_unparsed']} unparsed)" if score.get("n_unparsed") else "")
 
 
+def wildbench_cells(row: Any, reward: bool) -> list[str]:
+    """WB-Score (± SE over seeds, unparsed count) and, when `reward`, the WB-Reward mixture."""
+    wb = row.info.get("wildbench")
+    if not wb:
+        return [""] * (1 + reward)
+    text = num(wb.get("value")) + (f" ± {num(wb['se'])}" if wb.get("se") is not None else "")
+    cells = [text + (f" ({wb['n_unparsed']}/{wb['n']} unparsed)" if wb.get("n_unparsed") else "")]
+    if reward:
+        text = num(wb.get("reward")) + (f" ± {num(wb['reward_se'])}" if wb.get("reward_se") is not None else "")
+        cells.append(text + (f" ({wb['reward_n_unparsed']} unparsed)" if wb.get("reward_n_unparsed") else "")
+                     if "reward" in wb else "")
+    return cells
+
+
+def wildbench_columns(rows: list[Any]) -> tuple[bool, bool]:
+    """(any WildBench score, any WB-Reward) among a table's rows."""
+    wb = [r.info["wildbench"] for r in rows if r.info.get("wildbench")]
+    return bool(wb), any("reward" in w for w in wb)
+
+
 def to_markdown(report: Report) -> str:
     parts = [f"# Leaderboard: {report.suite}\n"]
     for t in report.tables:
         rows = sorted_rows(t, report.settings.sort_by)
         extra = openllm_tasks(rows)
         mt = any(r.info.get("mt_bench") for r in rows)
+        wb, wb_reward = wildbench_columns(rows)
         body = [[r.dataset, r.info.get("builder") or "", r.info.get("size") or "", num(r.info.get("train_resp_words")),
                  len(r.seeds), estimate(r.metrics["win_rate"]), estimate(r.metrics["lc_win_rate"]),
                  f"{r.avg_output_chars:.0f}", *[openllm_cell(r, task) for task in extra],
-                 *([mt_bench_cell(r)] if mt else [])] for r in rows]
+                 *([mt_bench_cell(r)] if mt else []), *(wildbench_cells(r, wb_reward) if wb else [])] for r in rows]
         headers = ["dataset", "builder", "rows", "train resp. words", "seeds", "win rate % [95% CI]",
                    "LC win rate % [95% CI]", "avg output chars", *[f"OpenLLM {task} % (± SE)" for task in extra],
-                   *(["MT-Bench (1-10)"] if mt else [])]
+                   *(["MT-Bench (1-10)"] if mt else []), *(["WB-Score"] if wb else []),
+                   *(["WB-Reward (mix)"] if wb_reward else [])]
         parts.append(f"## {title(t)}\n\n{tabulate(body, headers=headers, tablefmt='github', disable_numparse=True)}\n")
         parts.append(f"Baseline: {t.baseline}; judge: {judge_label(t.judge)}; {t.n_prompts} eval prompts; "
                      f"seeds per dataset: {max(len(r.seeds) for r in t.rows)}.\n")

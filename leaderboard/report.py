@@ -55,6 +55,12 @@ def flat_rows(report: Report, sort_by: str = "lc_win_rate") -> list[dict[str, An
             if r.info.get("mt_bench"):
                 rec.update({"mt_bench": r.info["mt_bench"]["value"], "mt_bench_se": r.info["mt_bench"]["se"],
                             "mt_bench_n_unparsed": r.info["mt_bench"]["n_unparsed"]})
+            if (wb := r.info.get("wildbench")):
+                rec.update({"wb_score": wb.get("value"), "wb_score_se": wb.get("se"),
+                            "wb_score_n_unparsed": wb.get("n_unparsed")})
+                if "reward" in wb:
+                    rec.update({"wb_reward": wb["reward"], "wb_reward_se": wb.get("reward_se"),
+                                "wb_reward_n_unparsed": wb.get("reward_n_unparsed")})
             rec["reference"] = t.reference
             for m in r.metrics:
                 c = comps.get((r.dataset, m))

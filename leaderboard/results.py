@@ -124,7 +124,8 @@ def _load_run(root: Path, rec: dict[str, Any], anchors: dict[str, pd.DataFrame])
     pref = ann["preference"].astype(float).replace({0.0: 1.5}).fillna(1.5).to_numpy() - 1.0
     delta = (ann["output_1"].fillna("").str.len() - ann["output_2"].fillna("").str.len()).to_numpy(float)
     judge_fp = man.get("judge_fingerprint") or man.get("config", {}).get("judge", {})
-    lc_dir = _step_by_hash(root, man.get("inputs", {}).get("lctable"))
+    inputs = man.get("inputs", {})  # the length-control anchor: the world's lctable step or the eval data step
+    lc_dir = _step_by_hash(root, inputs.get("lctable") or inputs.get("eval_data"))
     anchor = None
     if lc_dir is not None and (lc_dir / "df_gamed.csv").is_file():
         text = (lc_dir / "df_gamed.csv").read_text()
@@ -154,10 +155,10 @@ def _load_run(root: Path, rec: dict[str, Any], anchors: dict[str, pd.DataFrame])
                             "lctable": lc_dir.name if lc_dir else None},
                   "git_revision": man.get("git_revision")}
     info = {"builder": rec.get("builder"), "size": rec.get("size"), "train_resp_words": rec.get("train_mean_words")}
-    for extra in ("openllm", "mt_bench"):  # other benchmarks' headline numbers, per seed
+    for extra in ("openllm", "mt_bench", "wildbench"):  # other benchmarks' headline numbers, per seed
         if rec.get(extra):
             info[extra] = rec[extra]
-    return Run(rec["dataset"], int(rec["seed"]), base_model, BENCHMARK, metrics, pref, delta,
+    return Run(rec["dataset"], int(rec["seed"]), base_model, rec.get("benchmark", BENCHMARK), metrics, pref, delta,
                sha256_text("\n".join(ann["instruction"].astype(str))), anchor,
                man.get("config", {}).get("glm", "length_controlled_v1"), info, provenance)
 
@@ -239,3 +240,27 @@ def mean_mt_bench(per_seed: list[dict[str, Any] | None]) -> dict[str, float | No
     se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
     return {"value": float(values.mean()), "se": se,
             "n_unparsed": int(sum(d.get("n_unparsed") or 0 for d in per_seed if d))}
+
+
+def mean_wildbench(per_seed: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """WildBench WB-Score (the published task-macro scale) and, when references were judged, the WB-Reward
+    mixture, each averaged over seeds with the SE over seeds when there are several. A seed whose every item went
+    unparsed has no score; its unparsed count still shows."""
+    seeds = [d for d in per_seed if d]
+    if not seeds:
+        return None
+
+    def mean_se(key: str) -> tuple[float | None, float | None]:
+        values = np.array([d[key] for d in seeds if d.get(key) is not None], float)
+        if not len(values):
+            return None, None
+        return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+    value, se = mean_se("WB_score")
+    out: dict[str, Any] = {"value": value, "se": se, "n_unparsed": int(sum(d.get("n_unparsed") or 0 for d in seeds)),
+                           "n": int(sum(d.get("n") or 0 for d in seeds))}
+    if any("WB_reward" in d for d in seeds):
+        reward, reward_se = mean_se("WB_reward")
+        out.update({"reward": reward, "reward_se": reward_se,
+                    "reward_n_unparsed": int(sum(d.get("reward_n_unparsed") or 0 for d in seeds))})
+    return out

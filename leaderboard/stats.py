@@ -26,7 +26,7 @@ from scipy import stats
 
 from leaderboard import bootstrap as bs
 from leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
-from leaderboard.results import METRICS, ResultsTable, Run, mean_mt_bench, mean_openllm
+from leaderboard.results import METRICS, ResultsTable, Run, mean_mt_bench, mean_openllm, mean_wildbench
 
 SINGLE_SEED_NOTE = ("one seed per dataset: the training-seed variance is unknown, so verdicts compare these "
                     "checkpoints, not the datasets; run several seeds for dataset-level verdicts")
@@ -213,6 +213,8 @@ def _row_info(runs: list[Run]) -> dict[str, Any]:
         info["openllm"] = mean_openllm([r.info.get("openllm") for r in runs])
     if any(r.info.get("mt_bench") for r in runs):
         info["mt_bench"] = mean_mt_bench([r.info.get("mt_bench") for r in runs])
+    if any(r.info.get("wildbench") for r in runs):
+        info["wildbench"] = mean_wildbench([r.info.get("wildbench") for r in runs])
     return info
 
 

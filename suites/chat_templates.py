@@ -4,7 +4,8 @@ A template is data (the literal pieces around each turn); `ChatTemplate.render_c
 Python and `ChatTemplate.jinja` is generated from the same pieces, with `{% generation %}` markers around the
 assistant content, so `tokenizer.apply_chat_template` gives the same text. Training (`render_example`) and
 generation (`render_prompt`) both go through `render_conversation`, so the prompt a model is trained on and
-the prompt it answers are identical up to the response.
+the prompt it answers are identical up to the response; multi-turn training uses `render_with_spans`, the same
+renderer, which also returns where each assistant turn's completion lies in the text.
 
 The beginning-of-sequence token is never part of a template: the tokenizer adds it (or not) the same way
 for training and for generation.
@@ -59,25 +60,36 @@ class ChatTemplate:
 
     def render_conversation(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         """Render a conversation (roles: optional leading system, then user/assistant turns)."""
+        return self.render_with_spans(messages, add_generation_prompt)[0]
+
+    def render_with_spans(self, messages: Sequence[Message], add_generation_prompt: bool = False
+                          ) -> tuple[str, list[tuple[int, int]]]:
+        """The rendered text and the [start, end) character span of every assistant turn's completion
+        (`response_prefix + content + stop`): what multi-turn training puts the loss on. The text before a
+        span is exactly the generation prompt of the conversation up to that turn."""
         messages = list(messages)
         system = self.default_system
         if messages and messages[0]["role"] == "system":
             system, messages = messages[0]["content"], messages[1:]
-        parts = [_fill(self.system, system)] if system else []
+        text = _fill(self.system, system) if system else ""
+        spans: list[tuple[int, int]] = []
         for i, message in enumerate(messages):
             role, content = message["role"], message["content"]
             if role == "user":
-                parts.append(_fill(self.user, content))
+                text += _fill(self.user, content)
             elif role == "assistant":
-                parts.append(self.assistant_start + self.response_prefix + content + self.stop)
+                text += self.assistant_start
+                start = len(text)
+                text += self.response_prefix + content + self.stop
+                spans.append((start, len(text)))
                 if i < len(messages) - 1:
-                    parts.append(self.turn_separator)
+                    text += self.turn_separator
             else:
                 raise ValueError(f"chat template {self.name!r}: unsupported role {role!r} at message {i} "
                                  "(expected a leading 'system', then 'user'/'assistant')")
         if add_generation_prompt:
-            parts.append(self.assistant_start)
-        return "".join(parts)
+            text += self.assistant_start
+        return text, spans
 
     def render_prompt(self, user: str, system: str | None = None) -> str:
         """Everything up to where the response starts, for one user turn."""

@@ -7,8 +7,9 @@ with the stored one. `noise_floor.json` keeps every re-judged example and a summ
 
 A deterministic judge (the built-in world's verifier, or an LLM at temperature 0 with a fixed seed on a
 deterministic server) measures a floor of exactly 0, and the summary says so (`deterministic: true`). The judge
-passed here must not answer from the LLM response cache, or every re-judging would be the stored answer and the
-floor 0 by construction: `noise_floor_step` refuses a judge whose client has a cache.
+must not answer from the LLM response cache, or every re-judging would be the stored answer and the floor 0 by
+construction: `pairwise_rejudge` refuses a judge whose client has a cache; AlpacaEval 2.0 re-judges through an
+uncached client (suites/alpaca_eval_steps.py `rejudge`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -34,9 +35,25 @@ def _sample(annotation_sets: Mapping[str, Sequence[dict[str, Any]]], sample_size
     return [pool[i] for i in sorted(picks)]
 
 
-def _rejudge(judge: PairwiseJudge, prompts: Sequence[dict[str, Any]], firsts: Sequence[str],
-             seconds: Sequence[str]) -> list[float | None]:
-    return prefer_all(judge, prompts, firsts, seconds)
+Rejudge = Callable[[list[dict[str, Any]]], list[Optional[float]]]
+
+
+def pairwise_rejudge(judge: PairwiseJudge, prompts: Sequence[dict[str, Any]]) -> tuple[Rejudge, dict[str, Any]]:
+    """Re-judging through a PairwiseJudge: each pair shown exactly as first (`swapped` honoured)."""
+    if getattr(getattr(judge, "client", None), "cache", None) is not None:
+        raise ValueError("noise floor: the judge answers from the LLM response cache, so re-judging would repeat "
+                         "the stored answers; build the judge without a cache for this step")
+
+    def again(anns: list[dict[str, Any]]) -> list[float | None]:
+        if any(a["index"] >= len(prompts) for a in anns):
+            raise ValueError(f"noise floor: annotations beyond the {len(prompts)} eval prompts")
+        firsts = [a["output_2"] if a.get("swapped") else a["output_1"] for a in anns]
+        seconds = [a["output_1"] if a.get("swapped") else a["output_2"] for a in anns]
+        raw = prefer_all(judge, [prompts[a["index"]] for a in anns], firsts, seconds)
+        return [None if v is None or math.isnan(v) else (3.0 - v if a.get("swapped") else v)
+                for a, v in zip(anns, raw)]
+
+    return again, judge.fingerprint
 
 
 def summarize(original: Sequence[float], rejudged: Sequence[float]) -> dict[str, Any]:
@@ -50,36 +67,41 @@ def summarize(original: Sequence[float], rejudged: Sequence[float]) -> dict[str,
             "deterministic": bool(n and np.all(np.abs(delta) < 1e-8))}  # stored preferences carry 10 digits
 
 
-def noise_floor_step(prompts: Sequence[dict[str, Any]], annotation_sets: Mapping[str, Sequence[dict[str, Any]]],
-                     judge: PairwiseJudge, sample_size: int, seed: int, out: Path) -> dict[str, Any]:
+def noise_floor_step(annotation_sets: Mapping[str, Sequence[dict[str, Any]]], rejudge: Rejudge,
+                     judge_fingerprint: dict[str, Any], sample_size: int, seed: int, out: Path) -> dict[str, Any]:
     """Re-judge `sample_size` stored annotations; write `out/noise_floor.json`; return its summary.
 
-    prompts: the eval prompt rows in eval order (with `meta` where the judge needs it); annotation_sets: judge
-    step directory name -> its AlpacaEval annotations, in the same order (`annotations.json`).
+    annotation_sets: judge step directory name -> its annotations (`annotations.json`, eval order); rejudge:
+    annotations (each with its eval position under `index`) -> new preferences in the stored orientation
+    ([1, 2], 2 = the model's answer preferred), None where the judge failed.
     """
-    if getattr(getattr(judge, "client", None), "cache", None) is not None:
-        raise ValueError("noise floor: the judge answers from the LLM response cache, so re-judging would repeat "
-                         "the stored answers; build the judge without a cache for this step")
-    for step, anns in annotation_sets.items():
-        if len(anns) != len(prompts):
-            raise ValueError(f"noise floor: {step} has {len(anns)} annotations for {len(prompts)} eval prompts")
+    sizes = {len(anns) for anns in annotation_sets.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"noise floor: judge steps have different numbers of annotations {sorted(sizes)}")
     picks = _sample(annotation_sets, sample_size, seed)
-    anns = [annotation_sets[step][i] for step, i in picks]
-    firsts = [a["output_2"] if a.get("swapped") else a["output_1"] for a in anns]
-    seconds = [a["output_1"] if a.get("swapped") else a["output_2"] for a in anns]
-    raw = _rejudge(judge, [prompts[i] for _, i in picks], firsts, seconds)
+    anns = [{**annotation_sets[step][i], "index": i} for step, i in picks]
+    raw = rejudge(anns) if anns else []
     examples, ok_o, ok_r = [], [], []
-    for (step, i), a, value in zip(picks, anns, raw):
-        failed = value is None or math.isnan(value)
-        again = None if failed else (3.0 - value if a.get("swapped") else value)
+    for (step, i), a, again in zip(picks, anns, raw):
+        failed = again is None or math.isnan(again)
         examples.append({"judge_step": step, "index": i, "swapped": bool(a.get("swapped")),
-                         "original": float(a["preference"]), "rejudged": again})
+                         "original": float(a["preference"]), "rejudged": None if failed else float(again)})
         if not failed:
             ok_o.append(float(a["preference"]))
             ok_r.append(float(again))
-    summary = {"judge": judge.fingerprint, "judge_steps": sorted(annotation_sets), "sample_size": sample_size,
+    summary = {"judge": judge_fingerprint, "judge_steps": sorted(annotation_sets), "sample_size": sample_size,
                "seed": seed, "n_failed": len(picks) - len(ok_o), **summarize(ok_o, ok_r)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "noise_floor.json").write_text(json.dumps({**summary, "examples": examples}, indent=1,
                                                      default=str) + "\n")
     return summary
+
+
+def pairwise_noise_floor(prompts: Sequence[dict[str, Any]], annotation_sets: Mapping[str, Sequence[dict[str, Any]]],
+                         judge: PairwiseJudge, sample_size: int, seed: int, out: Path) -> dict[str, Any]:
+    """The noise floor of a PairwiseJudge over `prompts` (the eval prompt rows, in eval order, with `meta`)."""
+    for step, anns in annotation_sets.items():
+        if len(anns) != len(prompts):
+            raise ValueError(f"noise floor: {step} has {len(anns)} annotations for {len(prompts)} eval prompts")
+    rejudge, fingerprint = pairwise_rejudge(judge, prompts)
+    return noise_floor_step(annotation_sets, rejudge, fingerprint, sample_size, seed, out)

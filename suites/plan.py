@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +34,7 @@ class Plan:
     session: RoleSession                      # live LLM roles, built on first use during `execute`
     openllm: dict[tuple[str, int], StepKey]   # (dataset, seed) -> lm-eval step, when the suite asks for one
     mt_bench: dict[tuple[str, int], StepKey]  # (dataset, seed) -> MT-Bench judging step, when enabled
+    wildbench: dict[tuple[str, int], StepKey] = field(default_factory=dict)  # (dataset, seed) -> WildBench judging
 
 
 def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress: bool = True,
@@ -85,16 +86,33 @@ def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress
     else:
         base = _real_base(suite, add)
 
-    lc = add("lctable", "world", {"judge": role_ids["judge"],
-                                  "randomize_order": suite.evaluation.alpaca_eval.randomize_order},
-             {"world": world.hash},
-             lambda out, _: steps.lc_table_step(wdir(), session.get("judge"),
-                                                suite.evaluation.alpaca_eval.randomize_order, out),
-             "judge verbose/concise baselines (length-control table)")
+    ae = suite.evaluation.alpaca_eval
+    if ae.eval_set == "alpaca_eval_2":  # the real eval set: its df_gamed comes with it (judges/alpaca_eval)
+        from suites import alpaca_eval_steps as ae2
+        aedata = add("aedata", ae2.BENCHMARK, ae2.data_identity(ae), {}, lambda out, _: ae2.data_step(ae, out),
+                     "AlpacaEval 2.0 eval set and length-control table")
+        eval_inputs = {"eval_data": aedata.hash}
+        eval_file = lambda: ae2.instructions_file(store.path(aedata))  # noqa: E731
+        annotator = _annotator_identity(ae.annotator)
+    else:
+        lc = add("lctable", "world", {"judge": role_ids["judge"], "randomize_order": ae.randomize_order},
+                 {"world": world.hash},
+                 lambda out, _: steps.lc_table_step(wdir(), session.get("judge"), ae.randomize_order, out),
+                 "judge verbose/concise baselines (length-control table)")
+        eval_inputs = {"world": world.hash}
+        eval_file = lambda: wdir() / "eval_prompts.jsonl"  # noqa: E731
 
     judged: dict[tuple[str, int], StepKey] = {}
     openllm: dict[tuple[str, int], StepKey] = {}
     mt_bench: dict[tuple[str, int], StepKey] = {}
+    wildbench: dict[tuple[str, int], StepKey] = {}
+    wb_inputs: dict[str, Any] = {}
+    if (wb := suite.evaluation.wildbench).enabled:
+        from suites.wildbench_steps import input_identity
+        wb_inputs = {"tasks": input_identity(wb.tasks_path, "tasks_path"),
+                     "templates": "pinned" if wb.templates_dir is None else input_identity(wb.templates_dir,
+                                                                                          "templates_dir"),
+                     "references": {n: input_identity(p, f"references.{n}") for n, p in wb.references.items()}}
     gen = suite.generation
     for ds in suite.datasets:
         for seed in suite.seeds:
@@ -102,10 +120,17 @@ def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress
             run_name = f"{ds.name}-s{seed}"
             train_cfg = {"recipe": recipe.model_dump(mode="json"), "template": template}
             train_inputs = {"base": base.hash, "data": built[ds.name].hash}
+            heldout = None
+            if recipe.select == "best_heldout":  # only then: the hashes of select: last steps stay as they were
+                from suites import heldout as ho
+                train_cfg.update(heldout=ho.config(suite), judge=role_ids["judge"])
+                train_inputs.update(ho.inputs(suite.evaluation.heldout, world.hash))
+                heldout = lambda log_dir, ds=ds, run_name=run_name: ho.metric_for(  # noqa: E731
+                    suite, wdir(), store.path(built[ds.name]), session.get("judge"), threads, log_dir, run_name)
             resume = store.root / RESUME_DIR / StepKey("train", run_name, train_cfg, train_inputs).dirname
             train = add("train", run_name, train_cfg, train_inputs,
-                        lambda out, _, ds=ds, recipe=recipe, template=template, resume=resume: _train(
-                            store, base, built[ds.name], recipe, template, out, threads, progress, resume),
+                        lambda out, _, ds=ds, recipe=recipe, template=template, resume=resume, heldout=heldout: _train(
+                            store, base, built[ds.name], recipe, template, out, threads, progress, resume, heldout),
                         f"fine-tune on {ds.name} (seed {seed})", seed)
             if (ol := suite.evaluation.openllm) is not None:
                 openllm[(ds.name, seed)] = add(
@@ -125,32 +150,73 @@ def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress
                     lambda out, _, answers=answers, mt=mt: mt_bench_steps.judge_step(
                         store.path(answers), mt.data_dir, session, out),
                     f"MT-Bench judging ({run_name})", seed)
-            outs = add("generate", run_name, gen.model_dump(), {"model": train.hash, "world": world.hash},
+            if wb.enabled:
+                from suites import wildbench_steps
+                wb_answers = add(
+                    "wbanswers", run_name, {**wb.model_dump(mode="json", include={"tasks_path", "max_tasks",
+                                                                                  "max_new_tokens", "batch_size"}),
+                                            "version": 1},
+                    {"model": train.hash, "tasks": wb_inputs["tasks"]},
+                    lambda out, _, train=train, run_name=run_name: wildbench_steps.answers_step(
+                        store.path(train), wb.tasks_path, wb.max_tasks, wb.max_new_tokens, wb.batch_size, threads,
+                        run_name, out, progress),
+                    f"WildBench answers ({run_name})", seed)
+                wildbench[(ds.name, seed)] = add(
+                    "wbjudge", run_name, {"judge": role_ids["judge"], "K": wb.K, "version": 1,
+                                          **wb.model_dump(mode="json", include={"templates_dir", "references"})},
+                    {"answers": wb_answers.hash, "templates": wb_inputs["templates"],
+                     "references": wb_inputs["references"]},
+                    lambda out, _, wb_answers=wb_answers: wildbench_steps.judge_step(
+                        store.path(wb_answers), wb.templates_dir, wb.references, wb.K, session, out),
+                    f"WildBench judging ({run_name})", seed)
+            outs = add("generate", run_name, gen.model_dump(), {"model": train.hash, **eval_inputs},
                        lambda out, _, train=train, run_name=run_name: steps.generate_step(
-                           store.path(train), wdir(), gen.max_new_tokens, gen.batch_size, threads, run_name, out,
-                           progress),
+                           store.path(train), eval_file(), gen.max_new_tokens, gen.batch_size, threads, run_name,
+                           out, progress),
                        f"generate answers ({run_name})", seed)
-            ae = suite.evaluation.alpaca_eval
-            judged[(ds.name, seed)] = add(
-                "judge", run_name, {"judge": role_ids["judge"], "randomize_order": ae.randomize_order, "glm": ae.glm},
-                {"outputs": outs.hash, "world": world.hash, "lctable": lc.hash},
-                lambda out, _, outs=outs, run_name=run_name: steps.judge_step(
-                    wdir(), store.path(outs), store.path(lc) / "df_gamed.csv", session.get("judge"),
-                    ae.randomize_order, ae.glm,
-                    run_name, out),
-                f"judge {run_name} vs world_reference", seed)
+            if ae.eval_set == "alpaca_eval_2":
+                judged[(ds.name, seed)] = add(
+                    "aejudge", run_name, {"judge": role_ids["judge"], "annotator": annotator, "glm": ae.glm},
+                    {"outputs": outs.hash, **eval_inputs},
+                    lambda out, _, outs=outs, run_name=run_name: ae2.judge_step(
+                        store.path(aedata), store.path(outs), ae, session, run_name, out),
+                    f"AlpacaEval 2.0 judging ({run_name} vs gpt4_1106_preview)", seed)
+            else:
+                judged[(ds.name, seed)] = add(
+                    "judge", run_name, {"judge": role_ids["judge"], "randomize_order": ae.randomize_order,
+                                        "glm": ae.glm},
+                    {"outputs": outs.hash, "world": world.hash, "lctable": lc.hash},
+                    lambda out, _, outs=outs, run_name=run_name: steps.judge_step(
+                        wdir(), store.path(outs), store.path(lc) / "df_gamed.csv", session.get("judge"),
+                        ae.randomize_order, ae.glm, run_name, out),
+                    f"judge {run_name} vs world_reference", seed)
     lb = suite.leaderboard
     if lb.noise_floor_sample and judged:
-        from suites.noise_floor import noise_floor_step
+        from suites.noise_floor import noise_floor_step, pairwise_noise_floor
         keys = list(judged.values())
-        add("noisefloor", "judge", {"judge": role_ids["judge"], "sample_size": lb.noise_floor_sample, "seed": lb.seed},
-            {"judges": {k.dirname: k.hash for k in keys}, "world": world.hash},
-            lambda out, _: noise_floor_step(
-                steps.eval_prompts(wdir()), {k.dirname: steps.read_json(store.path(k) / "annotations.json")
-                                             for k in keys},
-                session.get_uncached("judge"), lb.noise_floor_sample, lb.seed, out),
-            "re-judge a fixed sample (judge-noise floor)")
-    return Plan(suite, store, plan, judged, built, session, openllm, mt_bench)
+        stored = lambda: {k.dirname: steps.read_json(store.path(k) / "annotations.json") for k in keys}  # noqa: E731
+        if ae.eval_set == "alpaca_eval_2":
+            add("noisefloor", "judge", {"judge": role_ids["judge"], "annotator": annotator,
+                                        "sample_size": lb.noise_floor_sample, "seed": lb.seed},
+                {"judges": {k.dirname: k.hash for k in keys}},
+                lambda out, _: noise_floor_step(stored(), *ae2.rejudge(ae, session), lb.noise_floor_sample,
+                                                lb.seed, out),
+                "re-judge a fixed sample (judge-noise floor)")
+        else:
+            add("noisefloor", "judge", {"judge": role_ids["judge"], "sample_size": lb.noise_floor_sample,
+                                        "seed": lb.seed},
+                {"judges": {k.dirname: k.hash for k in keys}, "world": world.hash},
+                lambda out, _: pairwise_noise_floor(steps.eval_prompts(wdir()), stored(),
+                                                    session.get_uncached("judge"), lb.noise_floor_sample, lb.seed,
+                                                    out),
+                "re-judge a fixed sample (judge-noise floor)")
+    return Plan(suite, store, plan, judged, built, session, openllm, mt_bench, wildbench=wildbench)
+
+
+def _annotator_identity(name: str) -> dict:
+    """An alpaca_eval annotator config as it decides answers: prompt sha256, decoding, parser (for step hashes)."""
+    from judges.alpaca_eval.configs import load_annotator_config
+    return load_annotator_config(name).describe()
 
 
 def _tokenizer(suite: Suite, world_dir: Path, out: Path) -> dict:
@@ -173,16 +239,15 @@ def _pretrain(suite: Suite, cfg: Any, world_dir: Path, tok_dir: Path, out: Path,
 
 
 def _train(store: Store, base: StepKey, data: StepKey, recipe: Any, template: str, out: Path, threads: int,
-           progress: bool, resume_dir: Path) -> dict:
+           progress: bool, resume_dir: Path, heldout: Callable[[Path], Any] | None = None) -> dict:
     """Fine-tune; intermediate checkpoints go to `resume_dir` (outside the step's temporary directory), so a
-    killed run resumes from its last checkpoint; the runner deletes it once the step is stored."""
+    killed run resumes from its last checkpoint; the runner deletes it once the step is stored. `heldout`
+    (select: best_heldout) makes the held-out metric (suites/heldout.py) from that directory."""
     from suites.train import sft_train
-    if recipe.select == "best_heldout":
-        raise ValueError("recipe.select: best_heldout needs a held-out metric, which suites do not wire yet; "
-                         "use select: last")
+    metric = heldout(resume_dir) if heldout is not None else None
     stats = sft_train(store.path(base), steps.sft_rows(store.path(data)), recipe, template, out,
-                      threads=threads, progress=progress, resume_dir=resume_dir)
-    return {"stats": stats}
+                      threads=threads, progress=progress, resume_dir=resume_dir, heldout_metric=metric)
+    return {"stats": metric.annotate(stats, out) if metric is not None else stats}
 
 
 def _openllm(store: Store, train: StepKey, config: Any, out: Path, threads: int) -> dict:

@@ -106,12 +106,19 @@ class RoleSession:
         from judges.llm import make_llm_role
         return make_llm_role(name, self._llm_configs()[name], None, self.ledger, progress=self.progress)
 
-    def llm_client(self, name: str, purpose: str) -> tuple[Any, Any]:
-        """(live config, shared client) of an LLM role, for benchmarks that prompt it with their own templates."""
+    def llm_client(self, name: str, purpose: str, uncached: bool = False) -> tuple[Any, Any]:
+        """(live config, client) of an LLM role, for benchmarks that prompt it with their own templates: the
+        shared client, or with `uncached` a client of its own that never answers from the response cache (the
+        judge-noise floor re-judges for real)."""
         if self.specs[name].provider == "world":
             raise ValueError(f"{purpose} needs an LLM {name}: set roles.{name} to an LLM provider (the world's "
                              f"stand-in only judges world prompts)")
         cfg = self._llm_configs()[name]
+        if uncached:
+            from judges.llm.factory import make_client
+            client = make_client(cfg, None, self.ledger)
+            self._stack.callback(client.close)
+            return cfg, client
         return cfg, self._pool.get(cfg)
 
     def cost_snapshot(self) -> dict | None:

@@ -62,6 +62,9 @@ def collect_results(plan: Plan) -> list[dict]:
         if (dataset, seed) in plan.mt_bench:
             from suites.mt_bench_steps import summary
             record["mt_bench"] = summary(plan.store.path(plan.mt_bench[(dataset, seed)]))
+        if (dataset, seed) in plan.wildbench:
+            from suites import wildbench_steps
+            record["wildbench"] = wildbench_steps.summary(plan.store.path(plan.wildbench[(dataset, seed)]))
         records.append(record)
     return records
 

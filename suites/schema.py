@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from datasets_builders.registry import BUILDERS, parse_params
 from datasets_builders.suggest import unknown_name_message
+from judges.wildbench.reward import DEFAULT_K
 from suites.openllm_catalog import OpenLLMConfig
 from suites.yaml_source import SuiteError, YamlSource, format_loc, load_yaml
 
@@ -105,9 +106,34 @@ class GenerationSpec(Strict):
 
 
 class AlpacaEvalSpec(Strict):
+    """Pairwise judging against a baseline, win rate and length-controlled win rate.
+
+    `eval_set: world`: the built-in world's held-out prompts against its reference answers, judged by any judge
+    role (the embedded default). `eval_set: alpaca_eval_2`: the real AlpacaEval 2.0 set (805 instructions against
+    gpt4_1106_preview) judged by `annotator` (an alpaca_eval annotator config, default
+    weighted_alpaca_eval_gpt4_turbo) run over `roles.judge`, which must be an LLM."""
     enabled: bool = True
-    randomize_order: bool = True
-    glm: str = "length_controlled_v1"
+    eval_set: Literal["world", "alpaca_eval_2"] = "world"
+    randomize_order: bool = Field(True, description="world eval set only (alpaca_eval configs set their own)")
+    glm: Literal["length_controlled_v1", "length_controlled_noreg", "length_controlled_minimal"] = \
+        "length_controlled_v1"
+    annotator: str = Field("weighted_alpaca_eval_gpt4_turbo", description="alpaca_eval annotator config name")
+    source: Literal["github", "hub"] = Field("github", description="where the 805 rows come from when data_path "
+                                             "is not given: alpaca_eval's GitHub file at a pinned commit (sha256-"
+                                             "checked) or the hub dataset tatsu-lab/alpaca_eval")
+    data_path: Path | None = Field(None, description="local model_outputs.json[.gz] / alpaca_eval_gpt4_baseline.json")
+    df_gamed: Path | None = Field(None, description="local df_gamed.csv (the LC GLM's anchor); default: the hub's")
+    max_instances: int | None = Field(None, ge=5, description="first N instructions only (cheap runs; df_gamed is "
+                                      "sliced to match); None = all 805")
+
+    @field_validator("annotator")
+    @classmethod
+    def _known_annotator(cls, name: str) -> str:
+        from judges.alpaca_eval.configs import available_annotators
+        known = available_annotators()
+        if name not in known:
+            raise ValueError(unknown_name_message("alpaca_eval annotator config", name, known))
+        return name
 
 
 class MTBenchSpec(Strict):
@@ -119,9 +145,45 @@ class MTBenchSpec(Strict):
     batch_size: int = Field(16, ge=1)
 
 
+class WildBenchSpec(Strict):
+    """WildBench v2 (real-user tasks, checklist-guided grading by `roles.judge`, which must be an LLM): WB-Score,
+    plus WB-Reward against each reference model in `references`."""
+    enabled: bool = False
+    tasks_path: Path | None = Field(None, description="local tasks file (JSON/JSONL/parquet, hub fields); default: "
+                                    "the pinned hub dataset allenai/WildBench (v2, test)")
+    templates_dir: Path | None = Field(None, description="folder with eval_template.{score,pairwise}.v2.md; "
+                                       "default: the pinned GitHub files, downloaded and sha256-checked")
+    references: dict[str, Path | None] = Field(default_factory=dict, description="reference model (gpt4t, haiku, "
+                                               "llama or a hub outputs config) -> local outputs file (null: the "
+                                               "hub's); empty: WB-Score only")
+    K: int = Field(DEFAULT_K, ge=-1, description="WB-Reward length penalty in characters; -1 = none")
+    max_tasks: int | None = Field(None, ge=1, description="only the first N tasks in file order (cheap runs)")
+    max_new_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(8, ge=1)
+
+
+class HeldoutSpec(Strict):
+    """Held-out prompts `recipe.select: best_heldout` picks the best epoch by (suites/heldout.py): `world` (fresh
+    world prompts, disjoint from the eval prompts and the pool), `sidecar` (each dataset's `heldout.jsonl`, e.g.
+    skillmix's `params.heldout`) or `file` (`path`: rows of instruction + output, the reference answers)."""
+    source: Literal["world", "sidecar", "file"] = "world"
+    path: Path | None = None
+    n: int = Field(100, ge=1, description="use the first n held-out prompts")
+    max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> "HeldoutSpec":
+        if self.source == "file" and self.path is None:
+            raise ValueError("evaluation.heldout.source 'file' needs evaluation.heldout.path (JSON/JSONL rows of "
+                             "instruction + output)")
+        return self
+
+
 class EvaluationSpec(Strict):
     alpaca_eval: AlpacaEvalSpec = AlpacaEvalSpec()
+    heldout: HeldoutSpec = HeldoutSpec()
     mt_bench: MTBenchSpec = MTBenchSpec()
+    wildbench: WildBenchSpec = WildBenchSpec()
     openllm: OpenLLMConfig | None = Field(None, description="lm-evaluation-harness tasks on every checkpoint")
 
 
@@ -168,9 +230,38 @@ class Suite(Strict):
             raise ValueError(f"dataset names must be unique; repeated: {dupes}")
         if self.evaluation.mt_bench.enabled and self.roles.judge.provider == "world":
             raise ValueError("evaluation.mt_bench needs an LLM judge: set roles.judge to an LLM provider")
+        if self.evaluation.wildbench.enabled and self.roles.judge.provider == "world":
+            raise ValueError("evaluation.wildbench needs an LLM judge: set roles.judge to an LLM provider")
+        if self.evaluation.alpaca_eval.eval_set == "alpaca_eval_2" and self.roles.judge.provider == "world":
+            raise ValueError("evaluation.alpaca_eval.eval_set 'alpaca_eval_2' needs an LLM judge: set roles.judge to "
+                             "an LLM provider (the world verifier judges world prompts only)")
         if self.leaderboard.reference and self.leaderboard.reference not in names:
             raise ValueError(unknown_name_message("leaderboard.reference dataset", self.leaderboard.reference, names))
+        if self.evaluation.heldout.source == "sidecar":
+            _check_heldout_sidecars(self)
         return self
+
+
+def _check_heldout_sidecars(suite: "Suite") -> None:
+    """select: best_heldout with heldout.source 'sidecar' needs every dataset's builder to write a `heldout` sidecar."""
+    from datasets_builders.registry import sidecars
+    from suites.recipes import recipe_fields
+    try:
+        if recipe_fields(suite.recipe).get("select") != "best_heldout":
+            return
+    except ValueError:
+        return  # an unknown preset: reported by _nested_checks
+    for ds in suite.datasets:
+        try:
+            if "heldout" in sidecars(ds.builder, ds.params):
+                continue
+        except ValidationError:
+            continue  # bad params: reported by _nested_checks
+        fix = ("set its params.heldout (e.g. 100)" if ds.builder == "skillmix" else
+               "its builder writes no held-out set")
+        raise ValueError(f"recipe.select best_heldout with evaluation.heldout.source 'sidecar' needs a held-out "
+                         f"sidecar from every dataset, but dataset '{ds.name}' ({ds.builder}) has none: {fix}; or "
+                         "use evaluation.heldout.source 'world' or 'file'")
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:

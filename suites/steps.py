@@ -102,10 +102,11 @@ def outputs_of(path: Path) -> list[str]:
     return [r["output"] for r in read_jsonl(path, validate=False)]
 
 
-def generate_step(model_dir: Path, world_dir: Path, max_new_tokens: int, batch_size: int, threads: int,
+def generate_step(model_dir: Path, prompts_file: Path, max_new_tokens: int, batch_size: int, threads: int,
                   generator: str, out: Path, progress: bool) -> dict:
+    """Answer every `instruction` in `prompts_file` (JSONL, eval order) with the checkpoint's own template."""
     from suites.generate import generate
-    prompts = eval_prompts(world_dir)
+    prompts = read_jsonl(prompts_file, validate=False)
     outputs = generate(model_dir, [p["instruction"] for p in prompts], max_new_tokens=max_new_tokens,
                        batch_size=batch_size, threads=threads, progress=progress)
     write_jsonl(out / "outputs.jsonl", [{"instruction": p["instruction"], "output": o, "generator": generator}

@@ -1,7 +1,8 @@
 """Supervised fine-tuning of a base checkpoint on Alpaca rows with trl's SFTTrainer (CPU-friendly).
 
-Rows are rendered by an explicit chat template into trl's prompt-completion format, so the loss is on
-the completion (response + the template's stop token) only. The checkpoint stores the template twice:
+Rows are rendered by an explicit chat template and tokenized by `suites.train_data`: the loss is on the
+completion (response + the template's stop token) only; multi-turn rows (`messages`) train on every assistant
+turn of the conversation in one sequence. The checkpoint stores the template twice:
 as the tokenizer's Jinja `chat_template` and as `sftbench_template.json`, which `suites.generate` reads.
 """
 
@@ -15,11 +16,11 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datasets_builders.rows import prompt_text
 from suites.chat_templates import ChatTemplate, get_template
 from suites.train_checkpoints import (HeldoutMetric, copy_checkpoint, epoch_selector, prepare_resume_dir,
                                       run_fingerprint, step_of, export_checkpoint)
 from suites.torch_setup import hf_offline, quiet_hf, setup_torch
+from suites.train_data import prepare_sft_data, to_prompt_completion  # noqa: F401 (re-exported)
 
 
 class LoraSpec(BaseModel):
@@ -87,17 +88,6 @@ class Recipe(BaseModel):
         return self
 
 
-def to_prompt_completion(rows: Sequence[dict], template: ChatTemplate, system: str | None = None) -> list[dict]:
-    """trl prompt-completion records: the prompt ends where the response starts; completion ends with stop."""
-    records = []
-    for row in rows:
-        prompt, completion = template.render_example(prompt_text(row), row["output"].strip(), system)
-        records.append({"prompt": prompt, "completion": completion})
-    return records
-
-
-
-
 def sft_train(
     base_dir: Path,
     rows: Sequence[dict],
@@ -118,7 +108,8 @@ def sft_train(
     model when `recipe.select == "best_heldout"`; the best epoch is what lands in `out_dir`. LoRA/QLoRA
     adapters are merged, so `out_dir` is always a plain safetensors checkpoint (the adapter is kept in
     `out_dir/adapter/`). Deterministic for the same inputs, recipe (seed included) and thread count.
-    Returns stats: losses, steps, tokens, batch plan, precision, selection, wall time.
+    Returns stats: losses, steps, tokens, batch plan, precision, selection, wall time, and row counts
+    (`n_multi_turn`, `assistant_turns_trained`, `truncated_rows`, `dropped_truncated`).
     """
     if not rows:
         raise ValueError("sft_train: no training rows")
@@ -276,7 +267,11 @@ def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, tem
         modules_to_save = _embedding_module_names(model)  # LoRA: new rows must be trained and saved
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = Dataset.from_list(to_prompt_completion(rows, template, recipe.system_prompt))
+    tokenizer.eos_token = template.stop  # what trl sets (SFTConfig.eos_token) before it would tokenize
+    data = prepare_sft_data(rows, template, tokenizer, recipe.system_prompt, recipe.max_length)
+    # pre-tokenized: trl builds labels from completion_mask. When every row was dropped the trainer is still
+    # built (trl needs an example; padded, it drops them itself) and `_train` reports it.
+    dataset = Dataset.from_list(data.examples or data.dropped)
     per_device, accum = batch_plan(recipe)
     scheduler, scheduler_kwargs = _scheduler(recipe)
     if save:
@@ -326,6 +321,7 @@ def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, tem
                           callbacks=list(callbacks), peft_config=lora_config(recipe, modules_to_save))
     trainer.remove_callback(PrinterCallback)  # our recorder shows one progress bar instead of printed dicts
     trainer.remove_callback(ProgressCallback)
+    trainer.sftbench_data = data  # row counts for the run's stats
     return trainer
 
 
@@ -383,7 +379,7 @@ def _train(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatT
             callbacks.append(selector)
         trainer = _build_sft_trainer(base_dir, rows, recipe, template, work, callbacks, trust_remote_code,
                                      save=resume_dir is not None)
-        if len(trainer.train_dataset) == 0:
+        if not trainer.sftbench_data.examples or len(trainer.train_dataset) == 0:
             raise ValueError(f"sft_train: all {len(rows)} rows were dropped: their prompts fill "
                              f"max_length={recipe.max_length} tokens with template {template.name!r}; raise max_length")
         if selector is not None:
@@ -404,6 +400,7 @@ def _train(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatT
         "template": template.name,
         "preset": recipe.preset,
         "rows": len(rows),
+        **trainer.sftbench_data.stats(),  # n_multi_turn, assistant_turns_trained, truncated/dropped rows
         "examples": len(prepared),  # rows (or packed sequences) left after dropping fully truncated ones
         "steps": result.global_step,
         "epochs": recipe.epochs,

@@ -62,6 +62,10 @@ def prompts(params: Params) -> list[str]:
     return used
 
 
+def sidecars(params: Params) -> list[str]:
+    return ["heldout"] if params.heldout else []
+
+
 def expected_calls(params: Params, pool_rows: int) -> dict[str, int]:
     """Teacher calls a build makes at most (regeneration excluded), for cost estimates."""
     turns = {"skillmix_claude": 3}.get(params.conversation or "", 5) if params.conversation else 1

@@ -33,14 +33,15 @@ class AlpacaEvalResult:
 
 def run_alpaca_eval(eval_set: EvalSet, outputs: Sequence[str], annotator: AlpacaEvalAnnotator, generator: str,
                     df_gamed: str | Path, n_bootstrap: int = DEFAULT_N_BOOTSTRAP, seed: int = 0,
-                    progress: bool = False) -> AlpacaEvalResult:
+                    glm_name: str = "length_controlled_v1", progress: bool = False) -> AlpacaEvalResult:
     """Annotate the model's outputs (aligned with `eval_set.rows`) against the baseline and compute the metrics."""
     if len(outputs) != len(eval_set.rows):
         raise ValueError(f"run_alpaca_eval: {len(outputs)} outputs for {len(eval_set.rows)} eval instructions")
     annotations = annotator.annotate(eval_set.instructions, eval_set.baseline_outputs, list(outputs),
                                      generator_1=eval_set.baseline_name, generator_2=generator,
                                      datasets=[r.get("dataset", "") for r in eval_set.rows])
-    metrics = alpaca_eval_metrics(annotations, df_gamed, n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+    metrics = alpaca_eval_metrics(annotations, df_gamed, n_bootstrap=n_bootstrap, seed=seed, glm_name=glm_name,
+                                  progress=progress)
     metrics["judge_fingerprint"] = annotator.fingerprint
     metrics["eval_set"] = eval_set.provenance
     return AlpacaEvalResult(annotations, metrics)

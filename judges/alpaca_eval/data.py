@@ -20,8 +20,10 @@ from judges.data_sources import HubFile, PinnedFile, fetch, fetch_hub, provenanc
 
 BASELINE = "gpt4_1106_preview"
 ALPACA_EVAL_REPO, ALPACA_EVAL_COMMIT = "tatsu-lab/alpaca_eval", "cd543a149df89434d8a54582c0151c0b945c3d20"
-# The hub revision is a branch until a verified commit sha is written here (none could be checked offline);
-# `provenance` records the commit a download resolved to and the sha256 of what was read.
+# The eval set's default is the GitHub file above, pinned by commit and sha256. The hub revision stays a branch: the
+# only public pin of tatsu-lab/alpaca_eval found (0cd24d71..., linked from 2023 READMEs) predates AlpacaEval 2.0's
+# alpaca_eval_gpt4_baseline.json and df_gamed.csv. `provenance` records the commit a hub download resolved to and the
+# sha256 of what was read, so a run stays traceable.
 HUB_REVISION = "main"
 EVAL_SET_OVERRIDE = "alpaca_eval eval_set (a local model_outputs.json[.gz] or alpaca_eval_gpt4_baseline.json)"
 EVAL_SET = PinnedFile("AlpacaEval 2.0 eval set (805 instructions + gpt4_1106_preview outputs)", ALPACA_EVAL_REPO,

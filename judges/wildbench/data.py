@@ -28,9 +28,10 @@ TEMPLATES = {
 HUB_TASKS = "allenai/WildBench"
 HUB_TASKS_CONFIG, HUB_TASKS_SPLIT = "v2", "test"
 HUB_OUTPUTS = "allenai/WildBench-V2-Model-Outputs"
-# The hub revision is a branch until a verified commit sha is written here; manifests record the dataset
-# fingerprint datasets reports, so a run stays traceable either way.
-HUB_REVISION = "main"
+# Hub commits as pinned by HELM's WildBench scenario (stanford-crfm/helm, wildbench_scenario.py): the v2 tasks and
+# the reference models' outputs. Manifests also record the dataset fingerprint `datasets` reports.
+HUB_REVISION = "7c05c1b4550282b2ed6a2e6ac5db069f1e07df5c"
+OUTPUTS_REVISION = "d6755bc68220df853c0825a733430f73f5af2501"
 # leaderboard/data_dir/_create_tables.py: fine-grained task tags -> the five reported task groups
 TASK_GROUPS = {
     "Information seeking": "Information/Advice seeking", "Creative Writing": "Creative Tasks",
@@ -100,7 +101,7 @@ def load_tasks(path: str | Path | None = None, revision: str = HUB_REVISION) -> 
 
 
 def load_reference_outputs(model: str, path: str | Path | None = None,
-                           revision: str = HUB_REVISION) -> dict[str, str]:
+                           revision: str = OUTPUTS_REVISION) -> dict[str, str]:
     """session_id -> the reference model's output (its first output when the hub stores a list)."""
     name = REFERENCE_MODELS.get(model, model)
     rows = (_read_rows(Path(path)) if path is not None else
@@ -131,4 +132,4 @@ def history_and_query(task: dict[str, Any]) -> tuple[str, str]:
 
 
 __all__ = ["load_template", "load_tasks", "load_reference_outputs", "task_categories", "history_and_query",
-           "TASK_GROUPS", "TASK_WEIGHTS", "REFERENCE_MODELS", "TEMPLATES", "HUB_REVISION"]
+           "TASK_GROUPS", "TASK_WEIGHTS", "REFERENCE_MODELS", "TEMPLATES", "HUB_REVISION", "OUTPUTS_REVISION"]

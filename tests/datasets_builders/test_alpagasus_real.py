@@ -12,7 +12,7 @@ from datasets_builders.builders.base import BuildContext
 from datasets_builders.formats import load_rows
 from datasets_builders.rows import write_jsonl
 from tests.conftest import shared_data
-from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE
+from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin
 
 LONGEST = "long_is_more/data/alpaca/filtered_alpaca_1k_longest.json.gz"
 SCORE_1K = "long_is_more/data/alpaca/filtered_alpaca_1k_score.json"
@@ -62,7 +62,8 @@ def test_keeps_exactly_the_rows_scoring_at_least_4_5_then_reuses_scores_for_the_
     assert {r["id"] for r in rebuilt} == {r["id"] for r in released} and rebuilt[:11] == released[:11]
 
 
-def test_the_papers_prompt_shape_is_parsed_as_upstream(rated_pool, llm_role, tmp_path):
+def test_the_papers_prompt_shape_is_parsed_as_upstream(rated_pool, llm_role, tmp_path, monkeypatch):
+    unpin(monkeypatch, "alpagasus_rating")
     pool = rated_pool[:40] + [{"instruction": "not rated", "input": "", "output": "x"}]
     rater, server = llm_role("rater", rater_for(pool))
     copy = tmp_path / "chatgpt_rating.py"

@@ -55,7 +55,7 @@ def test_registry_knows_every_builder_roles_and_prompt_ids():
     assert roles_used("longest", {"refine": True}) == ("teacher",) and roles_used("longest", {}) == ()
     assert roles_used("alpagasus") == ("rater",)
     ids = prompt_ids("skillmix", {"conversation": "skillmix_gpt4", "variant": "brevity"})
-    assert ids["skillmix_gpt4"].startswith("github:princeton-pli/Instruct-SkillMix@04e130ea")
+    assert ids["skillmix_gpt4"] == "01de592e6d0a1f7eaeac4d7c74a0b0f08cbbd675604e66460e9e00b02003dfbf"
     assert ids["skillmix_brevity"] == "0b31e067da1ab62214820b99e62f071e9f7506ab110a26decbab5107334627a5"
     assert len(prompt_ids("alpagasus", {"prompt": "ours_rating"})["ours_rating"]) == 64
 

@@ -13,7 +13,7 @@ from suites.build_cli import build_to_file, load_roles_file
 from suites.cli import main
 from suites.schema import RoleSpec
 from tests.conftest import shared_data
-from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE
+from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin
 
 RANDOM_9K = "alpagasus_gpt4life/data/random/random_9k.json.gz"
 LONGEST_1K = "long_is_more/data/alpaca/filtered_alpaca_1k_longest.json.gz"
@@ -67,7 +67,8 @@ def refiner(messages, body):
     return f"It is short.\n[Better Answer] Refined: {answer.group(1)[:30]} [End]"
 
 
-def test_refine_with_the_papers_prompt_shape_and_ours(tmp_path, llm_role):
+def test_refine_with_the_papers_prompt_shape_and_ours(tmp_path, llm_role, monkeypatch):
+    unpin(monkeypatch, "long_is_more_refine")
     teacher, server = llm_role("teacher", refiner)
     pool = [{"instruction": "say hi", "input": "", "output": "hi there " * 5},
             {"instruction": "UNPARSEABLE", "input": "", "output": "word " * 20},

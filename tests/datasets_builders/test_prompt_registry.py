@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,30 @@ def test_a_corrupted_download_or_local_copy_is_rejected_with_the_reason(mirror, 
         load_prompt("skillmix_gpt4")
 
 
-def test_an_unpinned_upstream_python_prompt_from_a_local_copy_and_custom_files(tmp_path):
+def unpin(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Drop the sha256 pin of an upstream prompt, so a test can feed the parser an upstream-shaped stand-in (the
+    real files are not ours to ship); the pins themselves are tested by the corrupted-copy tests."""
+    import dataclasses
+    monkeypatch.setitem(reg.REGISTRY, name, dataclasses.replace(reg.REGISTRY[name], sha256=None))
+
+
+def test_every_papers_prompt_is_pinned_by_commit_and_sha256():
+    upstream = [s for s in reg.REGISTRY.values() if s.kind == "upstream"]
+    assert len(upstream) == 6
+    for spec in upstream:
+        assert re.fullmatch(r"[0-9a-f]{40}", spec.commit) and re.fullmatch(r"[0-9a-f]{64}", spec.sha256 or ""), spec
+        assert spec.identity == spec.sha256
+
+
+def test_a_pinned_python_prompt_rejects_a_local_copy_that_is_not_the_pinned_file(tmp_path):
+    copy = tmp_path / "chatgpt_rating.py"
+    copy.write_text(UPSTREAM_LIKE)
+    with pytest.raises(PromptError, match=f"{copy}: sha256 .* does not match the pinned"):
+        load_prompt("alpagasus_rating", local_copy=copy)
+
+
+def test_an_unpinned_upstream_python_prompt_from_a_local_copy_and_custom_files(tmp_path, monkeypatch):
+    unpin(monkeypatch, "long_is_more_refine")
     copy = tmp_path / "refine_responses.py"
     copy.write_text(UPSTREAM_LIKE)
     loaded = load_prompt("long_is_more_refine", local_copy=copy)

@@ -9,7 +9,7 @@ import pytest
 
 from datasets_builders import world
 from judges.pairwise import annotate_pairs
-from suites.noise_floor import noise_floor_step, summarize
+from suites.noise_floor import pairwise_noise_floor, summarize
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ class FirstPositionJudge:
 
 def test_the_deterministic_world_judge_has_a_floor_of_zero(judged, tmp_path):
     prompts, sets = judged
-    summary = noise_floor_step(prompts, sets, world.WorldVerifierJudge(), 20, 0, tmp_path)
+    summary = pairwise_noise_floor(prompts, sets, world.WorldVerifierJudge(), 20, 0, tmp_path)
     assert summary["n"] == 20 and summary["deterministic"] is True
     assert summary["sd_delta"] == 0 and summary["flip_rate"] == 0 and summary["mean_abs_delta"] == 0
     doc = json.loads((tmp_path / "noise_floor.json").read_text())
@@ -59,7 +59,7 @@ def test_the_deterministic_world_judge_has_a_floor_of_zero(judged, tmp_path):
 
 def test_a_sampling_judge_has_a_measured_floor(judged, tmp_path):
     prompts, sets = judged
-    summary = noise_floor_step(prompts, sets, NoisyJudge(0.1), 40, 0, tmp_path)
+    summary = pairwise_noise_floor(prompts, sets, NoisyJudge(0.1), 40, 0, tmp_path)
     assert summary["deterministic"] is False
     # clipping at [1, 2] trims the noise a little: sd of one re-judging change ~ 0.1 (original was noise-free)
     assert 0.05 < summary["sd_delta"] < 0.12
@@ -67,8 +67,8 @@ def test_a_sampling_judge_has_a_measured_floor(judged, tmp_path):
 
 def test_sample_is_fixed_by_the_seed_and_order_is_preserved(judged, tmp_path):
     prompts, sets = judged
-    a = noise_floor_step(prompts, sets, FirstPositionJudge(), 10, 7, tmp_path / "a")
-    b = noise_floor_step(prompts, sets, FirstPositionJudge(), 10, 7, tmp_path / "b")
+    a = pairwise_noise_floor(prompts, sets, FirstPositionJudge(), 10, 7, tmp_path / "a")
+    b = pairwise_noise_floor(prompts, sets, FirstPositionJudge(), 10, 7, tmp_path / "b")
     ex_a = json.loads((tmp_path / "a" / "noise_floor.json").read_text())["examples"]
     ex_b = json.loads((tmp_path / "b" / "noise_floor.json").read_text())["examples"]
     assert [(e["judge_step"], e["index"]) for e in ex_a] == [(e["judge_step"], e["index"]) for e in ex_b]
@@ -81,7 +81,7 @@ def test_swapped_pairs_are_shown_as_they_were_first_judged(tmp_path):
     anns = annotate_pairs(prompts, baseline, outputs, FirstPositionJudge(), generator="m", baseline_name="b",
                           annotator="first", randomize_order=True)
     assert any(a["swapped"] for a in anns) and not all(a["swapped"] for a in anns)
-    summary = noise_floor_step(prompts, {"judge-m": anns}, FirstPositionJudge(), 12, 0, tmp_path)
+    summary = pairwise_noise_floor(prompts, {"judge-m": anns}, FirstPositionJudge(), 12, 0, tmp_path)
     assert summary["deterministic"] is True
 
 
@@ -93,7 +93,7 @@ def test_failed_annotations_are_not_sampled_and_failed_rejudgings_are_counted(ju
         def prefer(self, prompt, output_1, output_2):
             return math.nan if self.rng.random() < 0.5 else super().prefer(prompt, output_1, output_2)
 
-    summary = noise_floor_step(prompts, sets, Flaky(0.0), 100, 0, tmp_path)
+    summary = pairwise_noise_floor(prompts, sets, Flaky(0.0), 100, 0, tmp_path)
     doc = json.loads((tmp_path / "noise_floor.json").read_text())
     assert all(e["index"] % 2 == 1 for e in doc["examples"]) and len(doc["examples"]) == 24
     assert summary["n_failed"] > 0 and summary["n"] + summary["n_failed"] == 24
@@ -103,9 +103,9 @@ def test_refuses_a_judge_that_answers_from_the_response_cache(judged, tmp_path):
     prompts, sets = judged
     cached = SimpleNamespace(client=SimpleNamespace(cache=object()), fingerprint={}, prefer=lambda *a: 1.5)
     with pytest.raises(ValueError, match="cache"):
-        noise_floor_step(prompts, sets, cached, 5, 0, tmp_path)
+        pairwise_noise_floor(prompts, sets, cached, 5, 0, tmp_path)
     with pytest.raises(ValueError, match="annotations for"):
-        noise_floor_step(prompts[:3], sets, world.WorldVerifierJudge(), 5, 0, tmp_path)
+        pairwise_noise_floor(prompts[:3], sets, world.WorldVerifierJudge(), 5, 0, tmp_path)
 
 
 def test_summary_statistics():
@@ -121,4 +121,4 @@ def test_deterministic_after_the_judge_steps_json_round_trip(judged, tmp_path):
     import pandas as pd
     prompts, sets = judged
     stored = {k: json.loads(pd.DataFrame(v).to_json(orient="records")) for k, v in sets.items()}
-    assert noise_floor_step(prompts, stored, world.WorldVerifierJudge(), 30, 1, tmp_path)["deterministic"] is True
+    assert pairwise_noise_floor(prompts, stored, world.WorldVerifierJudge(), 30, 1, tmp_path)["deterministic"] is True
