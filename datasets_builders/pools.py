@@ -1,4 +1,5 @@
-"""Instruction pools by name: the papers' datasets on the Hugging Face hub, or any local file.
+"""Instruction pools by name: the papers' datasets on the Hugging Face hub or in their GitHub repositories (pinned
+by commit and sha256), or any local file.
 
 Hub sources are fetched with `huggingface_hub.snapshot_download` at a pinned revision into the hub cache (so
 `HF_HUB_OFFLINE=1` works once cached); `path` overrides the download with a local copy in any layout
@@ -46,6 +47,33 @@ HUB_SOURCES: dict[str, HubSource] = {
 }
 
 
+@dataclass(frozen=True)
+class GithubSource:
+    """A released dataset file in a paper's GitHub repository: pinned by commit and sha256 of its content."""
+    repo: str
+    commit: str
+    file: str
+    sha256: str
+    rows: int
+    description: str
+    licence: str
+
+
+# Instruct-SkillMix releases the same SDA data in its GitHub repository: fully pinned, unlike the hub's "main".
+GITHUB_SOURCES: dict[str, GithubSource] = {
+    "ism_sda_1k": GithubSource("princeton-pli/Instruct-SkillMix", "ad331de2da9dda650a4dbf14d6cc7d8969d79dd9",
+                               "datasets/ism_sda_k2_1000.json",
+                               "1c4be594ef2c059813dc4336d51d6a8fb1670729a53ff59cc09905a88726e4bf", 1000,
+                               "Instruct-SkillMix-SDA 1k (k=2 skills, GPT-4-Turbo), as released", "research use"),
+    "ism_sda_heldout": GithubSource("princeton-pli/Instruct-SkillMix", "ad331de2da9dda650a4dbf14d6cc7d8969d79dd9",
+                                    "datasets/ism_sda_heldout_k2_100.json",
+                                    "0606abd976e3f9b66c288456ed35403aeeb1d364852eb24861850b2b9acb6e70", 100,
+                                    "Instruct-SkillMix-SDA held-out 100 (the paper's validation set)",
+                                    "research use"),
+}
+SOURCE_NAMES = ("file", *HUB_SOURCES, *GITHUB_SOURCES)
+
+
 @dataclass
 class Pool:
     rows: list[Row]
@@ -79,8 +107,10 @@ def load_pool(source: str, path: str | Path | None = None, revision: str | None 
             raise ValueError("pool source 'file' needs a path")
         loaded = load_rows(path, skip_bad_rows=skip_bad_rows)
         return Pool(loaded.rows, {"source": "file", **loaded.info()})
+    if source in GITHUB_SOURCES:
+        return _github_pool(source, path, skip_bad_rows)
     if source not in HUB_SOURCES:
-        raise ValueError(unknown_name_message("pool source", source, ["file", "world", *HUB_SOURCES]))
+        raise ValueError(unknown_name_message("pool source", source, ["world", *SOURCE_NAMES]))
     hub = HUB_SOURCES[source]
     if path is not None:
         loaded, where = load_rows(path, skip_bad_rows=skip_bad_rows), "local copy"
@@ -93,12 +123,32 @@ def load_pool(source: str, path: str | Path | None = None, revision: str | None 
     return Pool(loaded.rows, info)
 
 
+def _github_pool(source: str, path: str | Path | None, skip_bad_rows: bool) -> Pool:
+    """A GitHub-released file: downloaded at its commit (cached) or a local copy; either must match the sha256."""
+    from judges.data_sources import PinnedFile, content_sha256, fetch
+    gh = GITHUB_SOURCES[source]
+    pinned = PinnedFile(gh.description, gh.repo, gh.commit, gh.file, gh.sha256,
+                        f"the pool's `path` (a local copy of {gh.file}, optionally .gz)")
+    file = fetch(pinned, path)
+    got = content_sha256(file)
+    if got != gh.sha256:
+        raise ValueError(f"{file}: sha256 of its content is {got}, not the released {gh.sha256} of {pinned.url}; "
+                         "the copy is corrupted or another version: download that file again, or use pool source "
+                         "'file' for a dataset of your own")
+    loaded = load_rows(file, skip_bad_rows=skip_bad_rows)
+    info = {"source": source, "repo": gh.repo, "revision": gh.commit, "url": pinned.url,
+            "from": "local copy" if path is not None else "github", "licence": gh.licence, "release_rows": gh.rows,
+            **loaded.info()}
+    return Pool(loaded.rows, info)
+
+
 def pool_from_arg(pool: str, skip_bad_rows: bool = False, cache_dir: Path | None = None) -> Pool:
     """`--pool` of `sftbench build`: a hub source name, 'NAME=PATH' (a local copy of it), or a file path."""
     name, _, local = pool.partition("=")
-    if name in HUB_SOURCES:
+    if name in HUB_SOURCES or name in GITHUB_SOURCES:
         return load_pool(name, local or None, skip_bad_rows=skip_bad_rows, cache_dir=cache_dir)
     return load_pool("file", pool, skip_bad_rows=skip_bad_rows)
 
 
-__all__ = ["HUB_SOURCES", "HubSource", "Pool", "load_pool", "pool_from_arg"]
+__all__ = ["GITHUB_SOURCES", "GithubSource", "HUB_SOURCES", "HubSource", "Pool", "SOURCE_NAMES", "load_pool",
+           "pool_from_arg"]

@@ -1,7 +1,7 @@
 """`sftbench build`: one builder on one pool, outside any suite.
 
 The pool is `world` (the built-in world), a hub source name (`alpaca`, `evol_instruct_70k`, `lima`, `ism_sda`),
-`NAME=PATH` (a local copy of one), or a local file in any layout datasets_builders/formats.py reads. The dataset
+a GitHub-pinned release (`ism_sda_1k`, `ism_sda_heldout`), `NAME=PATH` (a local copy of one), or a local file in any layout datasets_builders/formats.py reads. The dataset
 goes to OUT (JSONL), sidecars (e.g. rater scores) to OUT.<name>.jsonl, and the card to OUT.card.json.
 """
 

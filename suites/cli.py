@@ -126,8 +126,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build one dataset from a pool file")
     p.add_argument("builder")
     p.add_argument("--pool", required=True,
-                   help="world | alpaca | evol_instruct_70k | lima | ism_sda | NAME=PATH (a local copy of that source) "
-                        "| any .json/.jsonl/.parquet(.gz) file in Alpaca, ShareGPT or messages format")
+                   help="world | alpaca | evol_instruct_70k | lima | ism_sda | ism_sda_1k | ism_sda_heldout | NAME=PATH "
+                        "(a local copy of that source) | any .json/.jsonl/.parquet(.gz) file in Alpaca, ShareGPT or messages format")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted in the card) "
                    "instead of failing the load")
     p.add_argument("--roles", type=Path, help="YAML with a suite-style `roles:` section (teacher/rater for LLM "

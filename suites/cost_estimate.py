@@ -38,11 +38,11 @@ def pending_calls(plan: Plan) -> dict[str, int]:
 def pool_size(suite: Any) -> int:
     """Rows in the suite's pool, known before it is loaded: the world's size, or a hub release's row count
     (a local copy or an unknown release: 0, so builders that call an LLM per pool row are under-counted)."""
-    from datasets_builders.pools import HUB_SOURCES
+    from datasets_builders.pools import GITHUB_SOURCES, HUB_SOURCES
     pool = suite.pool
     if pool.source == "world":
         return suite.world.pool_size
-    hub = HUB_SOURCES.get(pool.source)
+    hub = HUB_SOURCES.get(pool.source) or GITHUB_SOURCES.get(pool.source)
     return hub.rows or 0 if hub is not None and pool.path is None else 0
 
 

@@ -30,7 +30,8 @@ class WorldSpec(Strict):
 class PoolSpec(Strict):
     """`world`, a local `file` (JSON/JSONL/parquet, optionally .gz; Alpaca, ShareGPT or messages rows), or a hub
     source at a pinned `revision` (`path` = a local copy of it, for offline use)."""
-    source: Literal["world", "file", "alpaca", "evol_instruct_70k", "lima", "ism_sda"] = "world"
+    source: Literal["world", "file", "alpaca", "evol_instruct_70k", "lima", "ism_sda", "ism_sda_1k",
+                    "ism_sda_heldout"] = "world"
     path: Path | None = None
     revision: str | None = None
     skip_bad_rows: bool = False

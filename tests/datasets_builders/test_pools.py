@@ -119,3 +119,31 @@ def test_hub_source_offline_without_cache_says_what_to_do(tmp_path, monkeypatch)
         load_pool("alpaca", cache_dir=tmp_path / "hub")
     with pytest.raises(ValueError, match="unknown pool source 'alpacca'. Did you mean 'alpaca'"):
         load_pool("alpacca")
+
+
+def test_the_github_pinned_skillmix_release_downloads_verifies_and_caches(mirror, monkeypatch):
+    from datasets_builders.pools import GITHUB_SOURCES
+    gh = GITHUB_SOURCES["ism_sda_1k"]
+    served = mirror / gh.repo / gh.commit / gh.file
+    served.parent.mkdir(parents=True)
+    with gzip.open(shared_data("instruct_skillmix/datasets/ism_sda_k2_1000.json.gz"), "rb") as f:
+        served.write_bytes(f.read())
+    pool = load_pool("ism_sda_1k")
+    assert len(pool.rows) == 1000 and pool.info["from"] == "github" and pool.info["revision"] == gh.commit
+    assert pool.info["sha256"] == gh.sha256 and pool.info["url"].endswith(f"{gh.commit}/{gh.file}")
+    served.unlink()  # served from the cache from now on, also offline
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert load_pool("ism_sda_1k").rows == pool.rows
+    held = load_pool("ism_sda_heldout", shared_data("instruct_skillmix/datasets/ism_sda_heldout_k2_100.json"))
+    assert len(held.rows) == 100 and held.info["from"] == "local copy"
+
+
+def test_a_github_pinned_release_rejects_another_version(tmp_path):
+    copy = tmp_path / "ism_sda_heldout_k2_100.json"
+    rows = json.loads(shared_data("instruct_skillmix/datasets/ism_sda_heldout_k2_100.json").read_text())
+    copy.write_text(json.dumps(rows[:99]))  # one row short: valid JSON, valid rows, not the release
+    with pytest.raises(ValueError, match=r"ism_sda_heldout_k2_100\.json: sha256 of its content is [0-9a-f]{64}, "
+                                         r"not the released 0606abd9"):
+        load_pool("ism_sda_heldout", copy)
+    with pytest.raises(ValueError, match="did you mean 'ism_sda_1k'|Did you mean 'ism_sda_1k'"):
+        load_pool("ism_sda_1", None)
