@@ -128,7 +128,7 @@ def _pooled(arms: dict[str, _Arm], values: Callable[[_Arm], np.ndarray]) -> tupl
 
 def _arms(runs: list[Run], table: ResultsTable, s: Settings, key: str, tick: Callable[[int], None] | None) \
         -> tuple[dict[str, _Arm], bool]:
-    from leaderboard.lc_refit import LCModel
+    from judges.lc_refit import LCModel
     if len({r.eval_sha256 for r in runs}) > 1:
         raise ValueError(f"table {key}: the runs were judged on different eval prompts; comparisons need one set")
     judges: dict[str, list[str]] = {}

@@ -32,8 +32,8 @@ from judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, load_
 from judges.injection import RULES_VERSION, flag_judge_injection
 from judges.llm.chat import ChatRequest, ChatResponse
 from judges.llm.engine import LLMClient, gather_with_progress, run_sync
+from judges.pairwise import FAILED_PREFERENCE
 
-FAILED_PREFERENCE = 1.5
 SWITCH_COLUMN = "is_switched_outputs"
 REMINDER = "\n\n(Attempt {attempt}: answer strictly in the format asked for above.)"
 

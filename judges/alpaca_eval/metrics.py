@@ -11,9 +11,7 @@ the denominator (alpaca_eval itself drops missing ones; the published files have
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,9 +20,9 @@ import pandas as pd
 
 from judges.injection import flag_judge_injection
 from judges.data_sources import content_sha256, read_json_or_jsonl
-from judges.length_control import lc_winrate, local_hub_files
+from judges.length_control import lc_winrate
+from judges.pairwise import FAILED_PREFERENCE
 
-FAILED_PREFERENCE = 1.5
 DEFAULT_N_BOOTSTRAP = 200
 GLM_COLUMNS = ["instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference"]
 
@@ -66,47 +64,35 @@ def _n_flagged(df: pd.DataFrame) -> int:
     return sum(1 for out in df["output_2"].astype(str) if flag_judge_injection(out))
 
 
-def _glm():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from alpaca_eval.metrics import glm_winrate
-    return glm_winrate
-
-
 def bootstrap_replicates(df: pd.DataFrame, df_gamed: Path, n_bootstrap: int, seed: int = 0,
                          glm_name: str = "length_controlled_v1",
                          progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(win-rate replicates, LC replicates), each of length n_bootstrap, resampling prompts with replacement."""
+    """(win-rate replicates, LC replicates), each of length n_bootstrap, resampling prompts with replacement; every
+    LC replicate refits alpaca_eval's GLM on the resample (judges/lc_refit.py, the leaderboard's refit too)."""
+    from judges.lc_refit import LCModel
     rng = np.random.default_rng(seed)
     n = len(df)
     pref = df["preference"].to_numpy(float)
+    delta = (df["output_1"].astype(str).str.len() - df["output_2"].astype(str).str.len()).to_numpy(float)
+    model = LCModel.from_arrays(pref - 1.0, delta, Path(df_gamed), glm_name)
     wr, lc = np.empty(n_bootstrap), np.empty(n_bootstrap)
-    glm, root = _glm(), logging.getLogger()
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=n_bootstrap, desc="bootstrap (GLM refits)", leave=False)
-    with local_hub_files({"df_gamed.csv": Path(df_gamed)}), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        was, root.disabled = root.disabled, True
-        try:
-            for b in range(n_bootstrap):
-                idx = rng.integers(0, n, n)
-                wr[b] = (pref[idx] - 1).mean() * 100
-                sample = df.iloc[idx][GLM_COLUMNS].copy()
-                sample.index = idx  # the GLM reads the index as the instruction index (its difficulty)
-                try:
-                    lc[b] = glm.get_length_controlled_winrate(
-                        sample, glm_name=glm_name, save_weights_dir=None, is_add_glm_preference_inplace=False,
-                        is_warn_extreme_changes=False)["length_controlled_winrate"]
-                except (ValueError, np.linalg.LinAlgError):  # a degenerate resample: counted, not fatal
-                    lc[b] = np.nan
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            root.disabled = was
+    try:
+        for b in range(n_bootstrap):
+            idx = rng.integers(0, n, n)
+            wr[b] = (pref[idx] - 1).mean() * 100
+            try:
+                lc[b] = model.winrate(idx)
+            except (ValueError, np.linalg.LinAlgError):  # a degenerate resample: counted, not fatal
+                lc[b] = np.nan
             if bar is not None:
-                bar.close()
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return wr, lc
 
 

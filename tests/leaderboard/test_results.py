@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from judges.length_control import lc_winrate
-from leaderboard.lc_refit import LCModel
+from judges.lc_refit import LCModel
 from leaderboard.report import build, render
 from leaderboard.results import ResultsTable, load_results
 from leaderboard.stats import Settings, compute
