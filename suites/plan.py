@@ -1,4 +1,9 @@
-"""From a suite to an ordered list of steps, each keyed by a hash of its config and its inputs' hashes."""
+"""From a suite to an ordered list of steps, each keyed by a hash of its config and its inputs' hashes.
+
+`make_plan` runs the stages of a `PlanBuilder` in order: the world, the datasets, the base model, the eval
+data, then per (dataset, seed) a checkpoint and its evaluations (suites/plan_evals.py), then the judge-noise
+floor. Step keys, labels, seeds and order are part of every user's cache: changing them re-runs work.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from datasets_builders.registry import parse_params, prompt_ids, roles_used
+from suites import plan_evals as evals
 from suites import steps
 from suites.roles import RoleSession, role_identity
-from suites.schema import Suite, resolved_recipe_and_template
+from suites.schema import DatasetSpec, Suite, resolved_recipe_and_template
 from suites.store import StepKey, Store
 
 DATA_SEED = 0  # datasets are built once; training seeds vary the fine-tuning only
 RESUME_DIR = ".resume"  # per-train-step checkpoints that survive a kill (under runs/<suite>/)
+
+StepRun = Callable[[Path, dict], dict | None]  # (temporary output dir, manifest extras) -> stats
+RunKey = tuple[str, int]                       # (dataset, seed)
 
 
 @dataclass
 class Step:
     key: StepKey
     label: str
-    run: Callable[[Path, dict], dict | None]   # (temporary output dir, manifest extras) -> stats
+    run: StepRun
     seed: int | None = None
 
 
@@ -39,184 +48,164 @@ class Plan:
 
 def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress: bool = True,
               max_usd: float | None = None) -> Plan:
-    from suites.base_model import TinyModelConfig
-    from datasets_builders.world import WORLD_VERSION
+    b = PlanBuilder(suite, runs_dir, threads, progress, max_usd)
+    b.add_world()
+    b.add_datasets()
+    b.add_base_model()
+    b.add_eval_data()
+    b.add_checkpoints()
+    b.add_noise_floor()
+    return b.plan()
 
-    store = Store(runs_dir / suite.name)
-    threads = threads or suite.threads
-    session = RoleSession(suite.roles, store.root, max_usd=max_usd, progress=progress)
-    role_ids = {name: role_identity(name, getattr(suite.roles, name)) for name in ("teacher", "rater", "judge")}
-    plan: list[Step] = []
 
-    def add(kind: str, name: str, config: dict, inputs: dict, run: Callable, label: str, seed: int | None = None):
+class PlanBuilder:
+    """The state the stages share: the store, the live roles, the steps so far and the keys later stages use."""
+
+    def __init__(self, suite: Suite, runs_dir: Path, threads: int | None, progress: bool,
+                 max_usd: float | None) -> None:
+        self.suite = suite
+        self.store = Store(runs_dir / suite.name)
+        self.threads: int = threads or suite.threads
+        self.progress = progress
+        self.session = RoleSession(suite.roles, self.store.root, max_usd=max_usd, progress=progress)
+        self.role_ids = {name: role_identity(name, getattr(suite.roles, name))
+                         for name in ("teacher", "rater", "judge")}
+        self.steps: list[Step] = []
+        # set by the stages, in order
+        self.world: StepKey
+        self.pool_inputs: dict[str, Any]
+        self.base: StepKey
+        self.eval: evals.EvalData
+        self.built: dict[str, StepKey] = {}
+        self.judged: dict[RunKey, StepKey] = {}
+        self.openllm: dict[RunKey, StepKey] = {}
+        self.mt_bench: dict[RunKey, StepKey] = {}
+        self.wildbench: dict[RunKey, StepKey] = {}
+
+    def add(self, kind: str, name: str, config: dict, inputs: dict, run: StepRun, label: str,
+            seed: int | None = None) -> StepKey:
+        """Append one step; its key (kind, name, config, inputs) decides its output directory."""
         key = StepKey(kind, name, config, inputs)
-        plan.append(Step(key, label, run, seed))
+        self.steps.append(Step(key, label, run, seed))
         return key
 
-    world = add("world", "world", {**suite.world.model_dump(mode="json"), "version": WORLD_VERSION}, {},
-                lambda out, _: steps.world_step(suite.world, out), "generate the built-in world")
-    pool_inputs = {"world": world.hash}
-    if suite.pool.source != "world":
-        from suites.hashing import hash_file
-        pool_inputs["pool"] = {"source": suite.pool.source, "revision": suite.pool.revision,
-                               "skip_bad_rows": suite.pool.skip_bad_rows,
-                               "content": hash_file(suite.pool.path) if suite.pool.path else None}
-    wdir = lambda: store.path(world)  # noqa: E731
+    def path(self, key: StepKey) -> Path:
+        return self.store.path(key)
 
-    built: dict[str, StepKey] = {}
-    for ds in suite.datasets:
+    def world_dir(self) -> Path:
+        return self.store.path(self.world)
+
+    def plan(self) -> Plan:
+        return Plan(self.suite, self.store, self.steps, self.judged, self.built, self.session, self.openllm,
+                    self.mt_bench, wildbench=self.wildbench)
+
+    # -- suite-wide stages ------------------------------------------------------------------------------------
+
+    def add_world(self) -> None:
+        """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
+        from datasets_builders.world import WORLD_VERSION
+        suite = self.suite
+        self.world = self.add("world", "world", {**suite.world.model_dump(mode="json"), "version": WORLD_VERSION},
+                              {}, lambda out, _: steps.world_step(suite.world, out), "generate the built-in world")
+        self.pool_inputs = {"world": self.world.hash}
+        if suite.pool.source != "world":
+            from suites.hashing import hash_file
+            self.pool_inputs["pool"] = {"source": suite.pool.source, "revision": suite.pool.revision,
+                                        "skip_bad_rows": suite.pool.skip_bad_rows,
+                                        "content": hash_file(suite.pool.path) if suite.pool.path else None}
+
+    def add_datasets(self) -> None:
+        for ds in self.suite.datasets:
+            self.built[ds.name] = self._add_build(ds)
+
+    def _add_build(self, ds: DatasetSpec) -> StepKey:
+        """One competing dataset; its key names the LLM roles and prompt texts its builder uses."""
         params = parse_params(ds.builder, ds.params).model_dump(mode="json")
         used = roles_used(ds.builder, params)
-        built[ds.name] = add("build", ds.name, {"builder": ds.builder, "params": params, "seed": DATA_SEED,
-                                                "roles": {r: role_ids[r] for r in used},
-                                                "prompts": prompt_ids(ds.builder, params)}, pool_inputs,
-                             lambda out, _, ds=ds, used=used: steps.build_step(
-                                 ds, suite, wdir(), {r: session.get(r) for r in used}, out, DATA_SEED, progress),
-                             f"build dataset {ds.name} ({ds.builder})", DATA_SEED)
+        config = {"builder": ds.builder, "params": params, "seed": DATA_SEED,
+                  "roles": {r: self.role_ids[r] for r in used}, "prompts": prompt_ids(ds.builder, params)}
 
-    if suite.base_model.kind == "tiny":
-        tok = add("tokenizer", "bpe", suite.base_model.tokenizer.model_dump(), pool_inputs,
-                  lambda out, _: _tokenizer(suite, wdir(), out), "train the BPE tokenizer")
+        def run(out: Path, _: dict) -> dict | None:
+            return steps.build_step(ds, self.suite, self.world_dir(), {r: self.session.get(r) for r in used}, out,
+                                    DATA_SEED, self.progress)
+        return self.add("build", ds.name, config, self.pool_inputs, run, f"build dataset {ds.name} ({ds.builder})",
+                        DATA_SEED)
+
+    def add_base_model(self) -> None:
+        self.base = self._add_tiny_base() if self.suite.base_model.kind == "tiny" else self._add_real_base()
+
+    def _add_tiny_base(self) -> StepKey:
+        """A BPE tokenizer and a tiny Llama pretrained on the pool's text."""
+        from suites.base_model import TinyModelConfig
+        suite = self.suite
+        tok = self.add("tokenizer", "bpe", suite.base_model.tokenizer.model_dump(), self.pool_inputs,
+                       lambda out, _: _tokenizer(suite, self.world_dir(), out), "train the BPE tokenizer")
         model_cfg = TinyModelConfig.model_validate(suite.base_model.config)
-        base = add("pretrain", "tiny-llama", {"model": model_cfg.model_dump(mode="json"),
-                                              "pretrain": suite.base_model.pretrain.model_dump()},
-                   {"tokenizer": tok.hash, **pool_inputs},
-                   lambda out, _: _pretrain(suite, model_cfg, wdir(), store.path(tok), out, threads, progress),
-                   "pretrain the base model", 0)
-    else:
-        base = _real_base(suite, add)
+        return self.add("pretrain", "tiny-llama", {"model": model_cfg.model_dump(mode="json"),
+                                                   "pretrain": suite.base_model.pretrain.model_dump()},
+                        {"tokenizer": tok.hash, **self.pool_inputs},
+                        lambda out, _: _pretrain(suite, model_cfg, self.world_dir(), self.path(tok), out,
+                                                 self.threads, self.progress),
+                        "pretrain the base model", 0)
 
-    ae = suite.evaluation.alpaca_eval
-    if ae.eval_set == "alpaca_eval_2":  # the real eval set: its df_gamed comes with it (judges/alpaca_eval)
-        from suites import alpaca_eval_steps as ae2
-        aedata = add("aedata", ae2.BENCHMARK, ae2.data_identity(ae), {}, lambda out, _: ae2.data_step(ae, out),
-                     "AlpacaEval 2.0 eval set and length-control table")
-        eval_inputs = {"eval_data": aedata.hash}
-        eval_file = lambda: ae2.instructions_file(store.path(aedata))  # noqa: E731
-        annotator = _annotator_identity(ae.annotator)
-    else:
-        lc = add("lctable", "world", {"judge": role_ids["judge"], "randomize_order": ae.randomize_order},
-                 {"world": world.hash},
-                 lambda out, _: steps.lc_table_step(wdir(), session.get("judge"), ae.randomize_order, out),
-                 "judge verbose/concise baselines (length-control table)")
-        eval_inputs = {"world": world.hash}
-        eval_file = lambda: wdir() / "eval_prompts.jsonl"  # noqa: E731
+    def _add_real_base(self) -> StepKey:
+        """A real base model (HF id at a pinned revision, local directory, GGUF) materialised once as safetensors."""
+        from suites.base_models import materialize
+        from suites.hashing import hash_dir
+        ref = self.suite.base_model.ref()
+        inputs = {"local_content": hash_dir(ref.path)} if ref.kind == "local" else {}
+        return self.add("base", ref.kind, ref.identity(), inputs, lambda out, _: {"stats": materialize(ref, out)},
+                        f"materialise base model ({ref.kind})", 0)
 
-    judged: dict[tuple[str, int], StepKey] = {}
-    openllm: dict[tuple[str, int], StepKey] = {}
-    mt_bench: dict[tuple[str, int], StepKey] = {}
-    wildbench: dict[tuple[str, int], StepKey] = {}
-    wb_inputs: dict[str, Any] = {}
-    if (wb := suite.evaluation.wildbench).enabled:
-        from suites.wildbench_steps import input_identity
-        wb_inputs = {"tasks": input_identity(wb.tasks_path, "tasks_path"),
-                     "templates": "pinned" if wb.templates_dir is None else input_identity(wb.templates_dir,
-                                                                                          "templates_dir"),
-                     "references": {n: input_identity(p, f"references.{n}") for n, p in wb.references.items()}}
-    gen = suite.generation
-    for ds in suite.datasets:
-        for seed in suite.seeds:
-            recipe, template = resolved_recipe_and_template(suite, seed)
-            run_name = f"{ds.name}-s{seed}"
-            train_cfg = {"recipe": recipe.model_dump(mode="json"), "template": template}
-            train_inputs = {"base": base.hash, "data": built[ds.name].hash}
-            heldout = None
-            if recipe.select == "best_heldout":  # only then: the hashes of select: last steps stay as they were
-                from suites import heldout as ho
-                train_cfg.update(heldout=ho.config(suite), judge=role_ids["judge"])
-                train_inputs.update(ho.inputs(suite.evaluation.heldout, world.hash))
-                heldout = lambda log_dir, ds=ds, run_name=run_name: ho.metric_for(  # noqa: E731
-                    suite, wdir(), store.path(built[ds.name]), session.get("judge"), threads, log_dir, run_name)
-            resume = store.root / RESUME_DIR / StepKey("train", run_name, train_cfg, train_inputs).dirname
-            train = add("train", run_name, train_cfg, train_inputs,
-                        lambda out, _, ds=ds, recipe=recipe, template=template, resume=resume, heldout=heldout: _train(
-                            store, base, built[ds.name], recipe, template, out, threads, progress, resume, heldout),
-                        f"fine-tune on {ds.name} (seed {seed})", seed)
-            if (ol := suite.evaluation.openllm) is not None:
-                openllm[(ds.name, seed)] = add(
-                    "openllm", run_name, {**ol.model_dump(mode="json"), "version": 1}, {"model": train.hash},
-                    lambda out, _, train=train, ol=ol: _openllm(store, train, ol, out, threads),
-                    f"OpenLLM tasks ({run_name})", seed)
-            if (mt := suite.evaluation.mt_bench).enabled:
-                from suites import mt_bench_steps
-                answers = add("mtanswers", run_name, mt.model_dump(mode="json"), {"model": train.hash},
-                              lambda out, _, train=train, run_name=run_name, mt=mt: mt_bench_steps.answers_step(
-                                  store.path(train), mt.data_dir, mt.max_new_tokens, mt.batch_size, threads,
-                                  run_name, out, progress),
-                              f"MT-Bench answers ({run_name})", seed)
-                mt_bench[(ds.name, seed)] = add(
-                    "mtjudge", run_name, {"judge": role_ids["judge"], "data_dir": str(mt.data_dir or "")},
-                    {"answers": answers.hash},
-                    lambda out, _, answers=answers, mt=mt: mt_bench_steps.judge_step(
-                        store.path(answers), mt.data_dir, session, out),
-                    f"MT-Bench judging ({run_name})", seed)
-            if wb.enabled:
-                from suites import wildbench_steps
-                wb_answers = add(
-                    "wbanswers", run_name, {**wb.model_dump(mode="json", include={"tasks_path", "max_tasks",
-                                                                                  "max_new_tokens", "batch_size"}),
-                                            "version": 1},
-                    {"model": train.hash, "tasks": wb_inputs["tasks"]},
-                    lambda out, _, train=train, run_name=run_name: wildbench_steps.answers_step(
-                        store.path(train), wb.tasks_path, wb.max_tasks, wb.max_new_tokens, wb.batch_size, threads,
-                        run_name, out, progress),
-                    f"WildBench answers ({run_name})", seed)
-                wildbench[(ds.name, seed)] = add(
-                    "wbjudge", run_name, {"judge": role_ids["judge"], "K": wb.K, "version": 1,
-                                          **wb.model_dump(mode="json", include={"templates_dir", "references"})},
-                    {"answers": wb_answers.hash, "templates": wb_inputs["templates"],
-                     "references": wb_inputs["references"]},
-                    lambda out, _, wb_answers=wb_answers: wildbench_steps.judge_step(
-                        store.path(wb_answers), wb.templates_dir, wb.references, wb.K, session, out),
-                    f"WildBench judging ({run_name})", seed)
-            outs = add("generate", run_name, gen.model_dump(), {"model": train.hash, **eval_inputs},
-                       lambda out, _, train=train, run_name=run_name: steps.generate_step(
-                           store.path(train), eval_file(), gen.max_new_tokens, gen.batch_size, threads, run_name,
-                           out, progress),
-                       f"generate answers ({run_name})", seed)
-            if ae.eval_set == "alpaca_eval_2":
-                judged[(ds.name, seed)] = add(
-                    "aejudge", run_name, {"judge": role_ids["judge"], "annotator": annotator, "glm": ae.glm},
-                    {"outputs": outs.hash, **eval_inputs},
-                    lambda out, _, outs=outs, run_name=run_name: ae2.judge_step(
-                        store.path(aedata), store.path(outs), ae, session, run_name, out),
-                    f"AlpacaEval 2.0 judging ({run_name} vs gpt4_1106_preview)", seed)
-            else:
-                judged[(ds.name, seed)] = add(
-                    "judge", run_name, {"judge": role_ids["judge"], "randomize_order": ae.randomize_order,
-                                        "glm": ae.glm},
-                    {"outputs": outs.hash, "world": world.hash, "lctable": lc.hash},
-                    lambda out, _, outs=outs, run_name=run_name: steps.judge_step(
-                        wdir(), store.path(outs), store.path(lc) / "df_gamed.csv", session.get("judge"),
-                        ae.randomize_order, ae.glm, run_name, out),
-                    f"judge {run_name} vs world_reference", seed)
-    lb = suite.leaderboard
-    if lb.noise_floor_sample and judged:
-        from suites.noise_floor import noise_floor_step, pairwise_noise_floor
-        keys = list(judged.values())
-        stored = lambda: {k.dirname: steps.read_json(store.path(k) / "annotations.json") for k in keys}  # noqa: E731
-        if ae.eval_set == "alpaca_eval_2":
-            add("noisefloor", "judge", {"judge": role_ids["judge"], "annotator": annotator,
-                                        "sample_size": lb.noise_floor_sample, "seed": lb.seed},
-                {"judges": {k.dirname: k.hash for k in keys}},
-                lambda out, _: noise_floor_step(stored(), *ae2.rejudge(ae, session), lb.noise_floor_sample,
-                                                lb.seed, out),
-                "re-judge a fixed sample (judge-noise floor)")
-        else:
-            add("noisefloor", "judge", {"judge": role_ids["judge"], "sample_size": lb.noise_floor_sample,
-                                        "seed": lb.seed},
-                {"judges": {k.dirname: k.hash for k in keys}, "world": world.hash},
-                lambda out, _: pairwise_noise_floor(steps.eval_prompts(wdir()), stored(),
-                                                    session.get_uncached("judge"), lb.noise_floor_sample, lb.seed,
-                                                    out),
-                "re-judge a fixed sample (judge-noise floor)")
-    return Plan(suite, store, plan, judged, built, session, openllm, mt_bench, wildbench=wildbench)
+    def add_eval_data(self) -> None:
+        self.eval = evals.add_eval_data(self)
 
+    def add_checkpoints(self) -> None:
+        """Per dataset and training seed: fine-tune, then every evaluation the suite asks for."""
+        wb_inputs = evals.wildbench_inputs(self.suite.evaluation.wildbench)
+        for ds in self.suite.datasets:
+            for seed in self.suite.seeds:
+                self._add_checkpoint(ds.name, seed, wb_inputs)
 
-def _annotator_identity(name: str) -> dict:
-    """An alpaca_eval annotator config as it decides answers: prompt sha256, decoding, parser (for step hashes)."""
-    from judges.alpaca_eval.configs import load_annotator_config
-    return load_annotator_config(name).describe()
+    def _add_checkpoint(self, dataset: str, seed: int, wb_inputs: dict[str, Any]) -> None:
+        ev, run_name, key = self.suite.evaluation, f"{dataset}-s{seed}", (dataset, seed)
+        train = self._add_train(dataset, seed, run_name)
+        if ev.openllm is not None:
+            self.openllm[key] = evals.add_openllm(self, ev.openllm, train, run_name, seed)
+        if ev.mt_bench.enabled:
+            self.mt_bench[key] = evals.add_mt_bench(self, ev.mt_bench, train, run_name, seed)
+        if ev.wildbench.enabled:
+            self.wildbench[key] = evals.add_wildbench(self, ev.wildbench, wb_inputs, train, run_name, seed)
+        outs = evals.add_generate(self, train, run_name, seed)
+        self.judged[key] = evals.add_judge(self, outs, run_name, seed)
+
+    def _add_train(self, dataset: str, seed: int, run_name: str) -> StepKey:
+        """Fine-tune the base model on one dataset; `select: best_heldout` adds the held-out set to the key."""
+        recipe, template = resolved_recipe_and_template(self.suite, seed)
+        data = self.built[dataset]
+        config = {"recipe": recipe.model_dump(mode="json"), "template": template}
+        inputs = {"base": self.base.hash, "data": data.hash}
+        heldout: Callable[[Path], Any] | None = None
+        if recipe.select == "best_heldout":  # only then: the hashes of select: last steps stay as they were
+            from suites import heldout as ho
+            config.update(heldout=ho.config(self.suite), judge=self.role_ids["judge"])
+            inputs.update(ho.inputs(self.suite.evaluation.heldout, self.world.hash))
+            heldout = self._heldout_metric(data, run_name)
+        resume = self.store.root / RESUME_DIR / StepKey("train", run_name, config, inputs).dirname
+        return self.add("train", run_name, config, inputs,
+                        lambda out, _: _train(self.store, self.base, data, recipe, template, out, self.threads,
+                                              self.progress, resume, heldout),
+                        f"fine-tune on {dataset} (seed {seed})", seed)
+
+    def _heldout_metric(self, data: StepKey, run_name: str) -> Callable[[Path], Any]:
+        """select: best_heldout: makes the held-out metric, at run time, from the train step's log directory."""
+        from suites import heldout as ho
+        return lambda log_dir: ho.metric_for(self.suite, self.world_dir(), self.path(data), self.session.get("judge"),
+                                             self.threads, log_dir, run_name)
+
+    def add_noise_floor(self) -> None:
+        if self.suite.leaderboard.noise_floor_sample and self.judged:
+            evals.add_noise_floor(self, list(self.judged.values()))
 
 
 def _tokenizer(suite: Suite, world_dir: Path, out: Path) -> dict:
@@ -248,19 +237,3 @@ def _train(store: Store, base: StepKey, data: StepKey, recipe: Any, template: st
     stats = sft_train(store.path(base), steps.sft_rows(store.path(data)), recipe, template, out,
                       threads=threads, progress=progress, resume_dir=resume_dir, heldout_metric=metric)
     return {"stats": metric.annotate(stats, out) if metric is not None else stats}
-
-
-def _openllm(store: Store, train: StepKey, config: Any, out: Path, threads: int) -> dict:
-    """lm-eval on one checkpoint; its response cache lives outside the step so a killed run keeps it."""
-    from suites.openllm import openllm_step
-    return openllm_step(store.path(train), config, out, threads, cache_dir=store.root / "lm_eval_cache")
-
-
-def _real_base(suite: Suite, add: Callable) -> StepKey:
-    """A real base model (HF id at a pinned revision, local directory, GGUF) materialised once as safetensors."""
-    from suites.base_models import materialize
-    from suites.hashing import hash_dir
-    ref = suite.base_model.ref()
-    inputs = {"local_content": hash_dir(ref.path)} if ref.kind == "local" else {}
-    return add("base", ref.kind, ref.identity(), inputs, lambda out, _: {"stats": materialize(ref, out)},
-               f"materialise base model ({ref.kind})", 0)

@@ -113,7 +113,7 @@ class AlpacaEvalSpec(Strict):
     role (the embedded default). `eval_set: alpaca_eval_2`: the real AlpacaEval 2.0 set (805 instructions against
     gpt4_1106_preview) judged by `annotator` (an alpaca_eval annotator config, default
     weighted_alpaca_eval_gpt4_turbo) run over `roles.judge`, which must be an LLM."""
-    enabled: bool = True
+    enabled: bool = Field(True, description="always on: the leaderboard's rows are these pairwise judgments")
     eval_set: Literal["world", "alpaca_eval_2"] = "world"
     randomize_order: bool = Field(True, description="world eval set only (alpaca_eval configs set their own)")
     glm: Literal["length_controlled_v1", "length_controlled_noreg", "length_controlled_minimal"] = \
@@ -126,6 +126,15 @@ class AlpacaEvalSpec(Strict):
     df_gamed: Path | None = Field(None, description="local df_gamed.csv (the LC GLM's anchor); default: the hub's")
     max_instances: int | None = Field(None, ge=5, description="first N instructions only (cheap runs; df_gamed is "
                                       "sliced to match); None = all 805")
+
+    @field_validator("enabled")
+    @classmethod
+    def _always_on(cls, on: bool) -> bool:
+        if not on:
+            raise ValueError("cannot be turned off: the leaderboard's rows are the AlpacaEval judgments (MT-Bench, "
+                             "WildBench and OpenLLM add columns to them); cut its cost with eval_set: world or "
+                             "max_instances instead")
+        return on
 
     @field_validator("annotator")
     @classmethod

@@ -90,6 +90,8 @@ def test_alpaca_eval_2_needs_an_llm_judge_and_a_known_annotator(capsys):
     assert "'alpaca_eval_2' needs an LLM judge" in capsys.readouterr().err
     assert main(["validate", TINY, "--set", "evaluation.alpaca_eval.annotator=weighted_alpaca_eval_gpt4_turb"]) == 2
     assert "Did you mean 'weighted_alpaca_eval_gpt4_turbo'" in capsys.readouterr().err
+    assert main(["validate", TINY, "--set", "evaluation.alpaca_eval.enabled=false"]) == 2
+    assert "evaluation.alpaca_eval.enabled: cannot be turned off" in capsys.readouterr().err
 
 
 def test_a_missing_local_eval_set_is_a_clear_error_before_any_step(tmp_path, capsys):
