@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.rows import read_jsonl, write_jsonl
-from suites.hashing import hash_file
+from suites.hashing import hash_file, hash_local
 from suites.roles import RoleSession
 from suites.store import write_json_atomic
 
@@ -26,21 +26,14 @@ def data_identity(spec: Any) -> dict[str, Any]:
     """What decides the data step's content, known before anything is downloaded (for its step hash)."""
     from judges.alpaca_eval.data import DF_GAMED_HUB, EVAL_SET, EVAL_SET_HUB
     if spec.data_path is not None:
-        eval_id = {"local_sha256": _hash_local(spec.data_path, "evaluation.alpaca_eval.data_path")}
+        eval_id = {"local_sha256": hash_local(spec.data_path, "evaluation.alpaca_eval.data_path")}
     elif spec.source == "hub":
         eval_id = {"hub": f"{EVAL_SET_HUB.repo_id}@{EVAL_SET_HUB.revision}:{EVAL_SET_HUB.filename}"}
     else:
         eval_id = {"pinned_sha256": EVAL_SET.sha256}
-    gamed_id = ({"local_sha256": _hash_local(spec.df_gamed, "evaluation.alpaca_eval.df_gamed")}
+    gamed_id = ({"local_sha256": hash_local(spec.df_gamed, "evaluation.alpaca_eval.df_gamed")}
                 if spec.df_gamed is not None else {"hub": f"{DF_GAMED_HUB.repo_id}@{DF_GAMED_HUB.revision}"})
     return {"eval_set": eval_id, "df_gamed": gamed_id, "max_instances": spec.max_instances, "version": 1}
-
-
-def _hash_local(path: Path, field: str) -> str:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{field}: {path} not found; give an existing file or remove the field to "
-                                "download the pinned upstream copy")
-    return hash_file(path)
 
 
 def data_step(spec: Any, out: Path) -> dict[str, Any]:

@@ -32,3 +32,12 @@ def hash_dir(path: str | Path) -> str:
         h.update(str(file.relative_to(root)).encode())
         h.update(hash_file(file).encode())
     return h.hexdigest()
+
+
+def hash_local(path: str | Path, field: str) -> str:
+    """A suite field's local file or directory as a step-hash input (its content hash), or a located error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{field}: {path} does not exist; give an existing local copy, or leave the field "
+                                "out to use the pinned upstream source")
+    return hash_dir(path) if path.is_dir() else hash_file(path)

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from datasets_builders.rows import Row, prompt_text, read_jsonl, write_jsonl
 from suites.schema import HeldoutSpec, Suite, WorldSpec
+from suites.store import write_json_atomic
 
 VERSION = 1               # bump when the metric changes: it is part of the train step's config
 SEED_OFFSET = 1009        # world held-out prompts: seed = world.seed + this (eval prompts use world.seed + 2)
@@ -36,8 +37,8 @@ def inputs(spec: HeldoutSpec, world_hash: str) -> dict[str, str]:
     if spec.source == "world":
         return {"heldout_world": world_hash}
     if spec.source == "file":
-        from suites.hashing import hash_file
-        return {"heldout_file": hash_file(spec.path)}
+        from suites.hashing import hash_local
+        return {"heldout_file": hash_local(spec.path, "evaluation.heldout.path")}
     return {}
 
 
@@ -111,9 +112,7 @@ class HeldoutMetric:
         failures.write(self.file.parent / "heldout_failures" / name)  # raw answers of failed judge calls, if any
         details = {**self.details(), name: {"n": len(records), "n_failed": sum(bool(r["failed"]) for r in records),
                                             "win_rate": round(score, 4)}}
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(details, indent=1), encoding="utf-8")
-        tmp.replace(self.file)
+        write_json_atomic(self.file, details)
         return score
 
     def annotate(self, stats: dict[str, Any], out: Path) -> dict[str, Any]:

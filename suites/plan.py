@@ -109,10 +109,10 @@ class PlanBuilder:
                               {}, lambda out, _: steps.world_step(suite.world, out), "generate the built-in world")
         self.pool_inputs = {"world": self.world.hash}
         if suite.pool.source != "world":
-            from suites.hashing import hash_file
+            from suites.hashing import hash_local
             self.pool_inputs["pool"] = {"source": suite.pool.source, "revision": suite.pool.revision,
                                         "skip_bad_rows": suite.pool.skip_bad_rows,
-                                        "content": hash_file(suite.pool.path) if suite.pool.path else None}
+                                        "content": hash_local(suite.pool.path, "pool.path") if suite.pool.path else None}
 
     def add_datasets(self) -> None:
         for ds in self.suite.datasets:

@@ -15,13 +15,10 @@ from suites.roles import RoleSession
 def input_identity(path: Path | None, field: str) -> str:
     """What a local file contributes to a step hash (its sha256), or the pinned hub revision it comes from."""
     from judges.wildbench.data import HUB_REVISION, OUTPUTS_REVISION
-    from suites.hashing import hash_dir, hash_file
+    from suites.hashing import hash_local
     if path is None:
         return f"hub@{OUTPUTS_REVISION if field.startswith('references') else HUB_REVISION}"
-    if not Path(path).exists():
-        raise FileNotFoundError(f"evaluation.wildbench.{field}: {path} does not exist (give a local file, "
-                                "or leave it out to use the pinned Hugging Face dataset)")
-    return hash_dir(path) if Path(path).is_dir() else hash_file(path)
+    return hash_local(path, f"evaluation.wildbench.{field}")
 
 
 def select_tasks(tasks_path: Path | None, max_tasks: int | None) -> list[dict[str, Any]]:
