@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import warnings
@@ -21,6 +22,10 @@ _OFFLINE_ENV = {
     "WANDB_MODE": "disabled",
     "TOKENIZERS_PARALLELISM": "false",
 }
+
+# bitsandbytes (QLoRA) warns at import on CPUs with AVX512-BF16 that it could not fetch an optional hub kernel;
+# it then uses its own CPU kernels, so the warning is noise for every stage that imports transformers.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def set_threads(threads: int) -> None:

@@ -69,7 +69,8 @@ class Recipe(BaseModel):
     batching: Literal["padded", "packed"] = Field(
         "padded", description="packed: padding-free best-fit packing (whole examples, no cross-attention)")
     gradient_checkpointing: bool = False
-    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on a GPU that has it")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, else fp32; bf16 on CPU runs under CPU autocast")
     save_steps: int | None = Field(
         None, ge=1, description="with a resume_dir: checkpoint every N optimizer steps (default: every epoch)")
     save_total_limit: int = Field(2, ge=1, description="resume checkpoints kept")
@@ -147,6 +148,7 @@ def batch_plan(recipe: Recipe, n_processes: int | None = None) -> tuple[int, int
 
 
 def use_bf16(recipe: Recipe) -> bool:
+    """bf16 mixed precision: asked for (GPU, or CPU autocast), or `auto` on a GPU that has it."""
     import torch
 
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -160,13 +162,45 @@ def check_runtime(recipe: Recipe) -> None:
     import torch
 
     if recipe.finetune == "qlora":
-        if not torch.cuda.is_available():
-            raise RuntimeError("finetune: qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine "
-                               "use finetune: lora (same adapters, unquantized base) or full")
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise RuntimeError("finetune: qlora needs bitsandbytes: pip install bitsandbytes")
-    if recipe.precision == "bf16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        raise RuntimeError("precision: bf16 needs a GPU with bf16 support; use precision: auto (fp32 on CPU)")
+            raise RuntimeError("finetune: qlora needs bitsandbytes: pip install -e '.[qlora]' "
+                               "(or use finetune: lora, the same adapters on an unquantized base)")
+        if not torch.cuda.is_available():
+            _check_cpu_4bit()
+    if recipe.precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise RuntimeError("precision: bf16 needs a GPU with bf16 support (Ampere or newer); use precision: auto")
+
+
+def _check_cpu_4bit() -> None:
+    """QLoRA on CPU needs a bitsandbytes with CPU 4-bit kernels (0.46+); probe one NF4 round trip."""
+    import torch
+
+    try:
+        import bitsandbytes.functional as bnbf
+
+        packed, state = bnbf.quantize_4bit(torch.ones(64, dtype=torch.bfloat16), quant_type="nf4")
+        bnbf.dequantize_4bit(packed, state)
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable CPU backend
+        raise RuntimeError(f"finetune: qlora on CPU needs bitsandbytes with CPU 4-bit support ({exc}); "
+                           "pip install -U 'bitsandbytes>=0.50', or use finetune: lora") from exc
+
+
+def check_distributed(distributed_type: Any) -> None:
+    """Refuse a launcher's FSDP / DeepSpeed request that accelerate did not honour (it falls back to DDP on CPU)."""
+    asked = [name for name, var in (("FSDP", "ACCELERATE_USE_FSDP"), ("DEEPSPEED", "ACCELERATE_USE_DEEPSPEED"))
+             if os.environ.get(var, "false").lower() in ("1", "true", "yes")]
+    got = getattr(distributed_type, "value", str(distributed_type))
+    if asked and asked[0] != got:
+        raise RuntimeError(f"the launcher asked for {asked[0]} but accelerate runs {got}: {asked[0]} needs GPUs. "
+                           "On CPU launch plain data parallelism instead: torchrun --nproc_per_node N "
+                           "-m suites.train_launch ... (see suites/accelerate_configs/README.md)")
+
+
+def qlora_device_map() -> dict[str, Any]:
+    """Where a 4-bit model loads: this process's GPU (LOCAL_RANK under a launcher), else the CPU."""
+    import torch
+
+    return {"": int(os.environ.get("LOCAL_RANK", "0")) if torch.cuda.is_available() else "cpu"}
 
 
 def quantization_config(recipe: Recipe) -> Any:
@@ -237,7 +271,7 @@ def _load_model(base_dir: Path, recipe: Recipe, bf16: bool, trust_remote_code: b
                               "attn_implementation": _attn_implementation()}
     if recipe.finetune == "qlora":
         kwargs.update(quantization_config=quantization_config(recipe), dtype=torch.bfloat16,
-                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))})
+                      device_map=qlora_device_map())
     else:  # full: fp32 master weights (bf16 autocast on GPU); LoRA: a frozen base can live in bf16
         kwargs["dtype"] = torch.bfloat16 if (recipe.finetune == "lora" and bf16) else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
@@ -314,11 +348,13 @@ def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, tem
         logging_steps=0.05,  # a float < 1 is a fraction of the steps: about 20 loss points per run
         disable_tqdm=True,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every parameter that trains takes part in the loss (LoRA: frozen base)
         dataset_num_proc=None,
     )
     trainer_cls = _resumable_sampling(SFTTrainer if recipe.fused_loss else _plain_loss_trainer(SFTTrainer))
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           callbacks=list(callbacks), peft_config=lora_config(recipe, modules_to_save))
+    check_distributed(trainer.accelerator.distributed_type)
     trainer.remove_callback(PrinterCallback)  # our recorder shows one progress bar instead of printed dicts
     trainer.remove_callback(ProgressCallback)
     trainer.sftbench_data = data  # row counts for the run's stats
@@ -414,6 +450,7 @@ def _train(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatT
         "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "batching": recipe.batching,
         "world_size": world_size(),
+        "distributed": getattr(trainer.accelerator.distributed_type, "value", "NO"),
         "per_device_batch": per_device,
         "grad_accum": accum,
         "global_batch": per_device * accum * world_size(),
@@ -464,17 +501,18 @@ def _plain_loss_trainer(sft_trainer: type) -> type:
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             inputs["use_cache"] = False
-            config = model.config.get_text_config()
             wrapped = model is not self.model  # DDP / FSDP / DeepSpeed: only the wrapper's forward syncs
+            config = self.model.config.get_text_config()
             if wrapped or return_outputs or any(getattr(config, n, None) is not None for n in _SCALED_LOGITS):
                 return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
             labels = inputs.pop("labels")
             causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
             body = getattr(causal_lm, causal_lm.base_model_prefix)
-            hidden = body(**inputs).last_hidden_state[:, :-1]
             targets = labels[:, 1:]
             keep = targets != -100
-            logits = causal_lm.get_output_embeddings()(hidden[keep]).float()
+            with self.accelerator.autocast():  # bf16 mixed precision: the body bypasses the prepared forward
+                hidden = body(**inputs).last_hidden_state[:, :-1]
+                logits = causal_lm.get_output_embeddings()(hidden[keep]).float()
             total = F.cross_entropy(logits, targets[keep], reduction="sum")
             count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
             return total / torch.as_tensor(count, device=total.device).clamp(min=1)

@@ -115,16 +115,56 @@ def test_lima_schedule_decays_linearly_to_min_lr(base: Path, tmp_path: Path) -> 
     assert betas == (0.9, 0.999)
 
 
-def test_qlora_config_is_valid_and_fails_clearly_on_cpu(base: Path, tmp_path: Path) -> None:
-    recipe = _r({"finetune": "qlora"})
-    config = lora_config(recipe)
-    assert config.r == 16 and config.target_modules == "all-linear"
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="qlora needs a CUDA GPU"):
-        check_runtime(recipe)
-    with pytest.raises(RuntimeError, match="qlora"):
-        sft_train(base, _rows(4), recipe, "chatml", tmp_path, threads=1, progress=False)
+def test_qlora_trains_adapters_on_a_4bit_base_and_saves_a_plain_merged_checkpoint(base: Path, tmp_path: Path) -> None:
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs the [qlora] extra (installed by [test])")
+    from bitsandbytes.nn import Linear4bit
+
+    recipe = _r({"finetune": "qlora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "lr": 1e-2})
+    assert lora_config(recipe).target_modules == "all-linear"
+    check_runtime(recipe)  # CPU: bitsandbytes' own 4-bit kernels; GPU: CUDA ones
+    trainer = build_sft_trainer(base, _rows(8), recipe, get_template("chatml"), tmp_path / "scratch")
+    quantized = [m for m in trainer.model.modules() if isinstance(m, Linear4bit)]
+    assert len(quantized) == 2 * 7  # q/k/v/o + gate/up/down in each of the 2 layers, NF4
+    assert all(m.weight.quant_state.quant_type == "nf4" for m in quantized)
+
+    out = tmp_path / "out"
+    stats = sft_train(base, _rows(), recipe, "chatml", out, threads=1, progress=False)
+    assert stats["finetune"] == "qlora" and stats["steps"] == 12 and stats["final_loss"] < stats["loss_curve"][0]
+    merged, original = _weights(out), _weights(base)
+    assert merged.keys() == original.keys()  # merged into a fresh full-precision base, not the 4-bit one
+    assert all(merged[k].dtype == original[k].dtype and merged[k].shape == original[k].shape for k in merged)
+    changed = [k for k in merged if not torch.equal(merged[k], original[k])]
+    assert changed and all("proj" in k for k in changed)
+
+
+def test_qlora_without_bitsandbytes_fails_clearly(base: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    with pytest.raises(RuntimeError, match=r"qlora needs bitsandbytes: pip install -e '\.\[qlora\]'"):
+        sft_train(base, _rows(4), _r({"finetune": "qlora"}), "chatml", tmp_path, threads=1, progress=False)
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("fused_loss", [False, True])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bf16_mixed_precision_reaches_both_loss_paths(base: Path, tmp_path: Path, precision: str,
+                                                      fused_loss: bool) -> None:
+    """bf16 autocast must cover the model body in sftbench's LM-head loss as well as trl's fused one."""
+    trainer = build_sft_trainer(base, _rows(4), _r({"precision": precision, "fused_loss": fused_loss}),
+                                get_template("chatml"), tmp_path)
+    seen: list[torch.dtype] = []
+    layer = trainer.model.model.layers[0].mlp.down_proj
+    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    try:
+        trainer.train()
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # fp32 master weights
 
 
 # -- LoRA and packing ----------------------------------------------------------------------------------------------
