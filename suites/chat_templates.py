@@ -142,6 +142,14 @@ class ChatTemplate:
             f"{{%- if add_generation_prompt -%}}{{{{ {lit(self.assistant_start)} }}}}{{%- endif -%}}"
         )
 
+    def checkpoint_jinja(self, tokenizer: Any) -> str:
+        """The Jinja stored with a checkpoint: `jinja` led by `{{ bos_token }}` when the tokenizer puts a BOS in
+        front of plain text, as it did in training and generation. Servers and harnesses that render the template
+        and tokenize without special tokens (vLLM, TGI, lm-eval, `apply_chat_template`) then see the same tokens."""
+        bos = tokenizer.bos_token_id
+        ids = tokenizer("x", add_special_tokens=True)["input_ids"]
+        return "{{ bos_token }}" + self.jinja if bos is not None and ids and ids[0] == bos else self.jinja
+
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to reproduce the template, plus its Jinja form (stored with checkpoints)."""
         return {**asdict(self), "jinja": self.jinja}

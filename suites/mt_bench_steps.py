@@ -11,19 +11,20 @@ from suites.roles import RoleSession
 
 
 def answers_step(model_dir: Path, data_dir: Path | None, max_new_tokens: int, batch_size: int, threads: int,
-                 model_id: str, out: Path, progress: bool) -> dict[str, Any]:
+                 model_id: str, out: Path, progress: bool, backend: str = "auto") -> dict[str, Any]:
     from judges.mt_bench import answer_questions, load_mt_bench
-    from suites.generate import generate_chat
+    from suites.generate import decoding_record, generate_chat
 
     data = load_mt_bench(data_dir)
 
     def chat(conversations: list[list[dict[str, str]]], **_: Any) -> list[str]:
         return generate_chat(model_dir, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                             threads=threads, progress=progress)
+                             threads=threads, progress=progress, backend=backend)
 
     answers = answer_questions(data.questions, chat, model_id)
     write_jsonl(out / "answers.jsonl", answers)
-    return {"n_questions": len(answers), "data": data.provenance}
+    return {"n_questions": len(answers), "data": data.provenance,
+            "decoding": decoding_record(model_dir, max_new_tokens, batch_size, backend)}
 
 
 def judge_step(answers_dir: Path, data_dir: Path | None, session: RoleSession, out: Path) -> dict[str, Any]:

@@ -61,9 +61,12 @@ def add_openllm(b: PlanBuilder, ol: OpenLLMConfig, train: StepKey, run_name: str
 def add_mt_bench(b: PlanBuilder, mt: MTBenchSpec, train: StepKey, run_name: str, seed: int) -> StepKey:
     """The checkpoint's MT-Bench answers, then the judge's grades (the key returned)."""
     from suites import mt_bench_steps
-    answers = b.add("mtanswers", run_name, mt.model_dump(mode="json"), {"model": train.hash},
+    backend = b.suite.generation.backend
+    answers = b.add("mtanswers", run_name, {**mt.model_dump(mode="json"), **b.suite.generation.backend_param()},
+                    {"model": train.hash},
                     lambda out, _: mt_bench_steps.answers_step(b.path(train), mt.data_dir, mt.max_new_tokens,
-                                                               mt.batch_size, b.threads, run_name, out, b.progress),
+                                                               mt.batch_size, b.threads, run_name, out, b.progress,
+                                                               backend),
                     f"MT-Bench answers ({run_name})", seed)
     return b.add("mtjudge", run_name, {"judge": b.role_ids["judge"], "data_dir": str(mt.data_dir or "")},
                  {"answers": answers.hash},
@@ -86,11 +89,12 @@ def add_wildbench(b: PlanBuilder, wb: WildBenchSpec, wb_inputs: dict[str, Any], 
     """The checkpoint's WildBench answers, then the judge's scores and rewards (the key returned)."""
     from suites import wildbench_steps
     answers_cfg = wb.model_dump(mode="json", include={"tasks_path", "max_tasks", "max_new_tokens", "batch_size"})
-    answers = b.add("wbanswers", run_name, {**answers_cfg, "version": 1},
+    backend = b.suite.generation.backend
+    answers = b.add("wbanswers", run_name, {**answers_cfg, "version": 1, **b.suite.generation.backend_param()},
                     {"model": train.hash, "tasks": wb_inputs["tasks"]},
                     lambda out, _: wildbench_steps.answers_step(b.path(train), wb.tasks_path, wb.max_tasks,
                                                                 wb.max_new_tokens, wb.batch_size, b.threads,
-                                                                run_name, out, b.progress),
+                                                                run_name, out, b.progress, backend),
                     f"WildBench answers ({run_name})", seed)
     return b.add("wbjudge", run_name, {"judge": b.role_ids["judge"], "K": wb.K, "version": 1,
                                        **wb.model_dump(mode="json", include={"templates_dir", "references"})},
@@ -104,9 +108,10 @@ def add_wildbench(b: PlanBuilder, wb: WildBenchSpec, wb_inputs: dict[str, Any], 
 def add_generate(b: PlanBuilder, train: StepKey, run_name: str, seed: int) -> StepKey:
     """The checkpoint's answers to the eval prompts (AlpacaEval's or the world's)."""
     gen = b.suite.generation
-    return b.add("generate", run_name, gen.model_dump(), {"model": train.hash, **b.eval.inputs},
+    return b.add("generate", run_name, gen.key_params(), {"model": train.hash, **b.eval.inputs},
                  lambda out, _: steps.generate_step(b.path(train), b.eval.prompts(), gen.max_new_tokens,
-                                                    gen.batch_size, b.threads, run_name, out, b.progress),
+                                                    gen.batch_size, b.threads, run_name, out, b.progress,
+                                                    gen.backend),
                  f"generate answers ({run_name})", seed)
 
 

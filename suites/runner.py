@@ -23,9 +23,23 @@ def status(plan: Plan) -> list[tuple[str, str, bool]]:
     return [(s.key.dirname, s.label, plan.store.is_done(s.key)) for s in plan.steps]
 
 
+def preflight(plan: Plan) -> None:
+    """What the steps still to run need from this machine (QLoRA's bitsandbytes, the vLLM backend), checked
+    before the first step rather than hours in."""
+    pending = {s.key.kind for s in plan.steps if not plan.store.is_done(s.key)}
+    if "train" in pending:
+        from suites.schema import resolved_recipe_and_template
+        from suites.train import check_runtime
+        check_runtime(resolved_recipe_and_template(plan.suite, plan.suite.seeds[0])[0])
+    if pending & {"generate", "mtanswers", "wbanswers"}:
+        from suites.generate import resolve_backend
+        resolve_backend(plan.suite.generation.backend)
+
+
 def execute(plan: Plan, say: Callable[[str], None] = console.print) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    preflight(plan)
     removed = plan.store.clean_partial()
     if removed:
         say(f"[yellow]removed {len(removed)} unfinished step(s) from an interrupted run[/]")

@@ -102,8 +102,20 @@ class RolesSpec(Strict):
 
 
 class GenerationSpec(Strict):
+    """Greedy decoding of every checkpoint's answers (AlpacaEval, MT-Bench, WildBench)."""
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(32, ge=1)
+    backend: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="auto: vLLM's offline engine when installed and a GPU is present, else transformers")
+
+    def key_params(self) -> dict[str, Any]:
+        """Step-key parameters; `backend: auto` is left out so keys from before the field existed still match."""
+        params = self.model_dump(mode="json")
+        return params if self.backend != "auto" else {k: v for k, v in params.items() if k != "backend"}
+
+    def backend_param(self) -> dict[str, str]:
+        """The backend as an extra step-key parameter of other generating steps (nothing for `auto`)."""
+        return {} if self.backend == "auto" else {"backend": self.backend}
 
 
 class AlpacaEvalSpec(Strict):

@@ -103,15 +103,15 @@ def outputs_of(path: Path) -> list[str]:
 
 
 def generate_step(model_dir: Path, prompts_file: Path, max_new_tokens: int, batch_size: int, threads: int,
-                  generator: str, out: Path, progress: bool) -> dict:
+                  generator: str, out: Path, progress: bool, backend: str = "auto") -> dict:
     """Answer every `instruction` in `prompts_file` (JSONL, eval order) with the checkpoint's own template."""
-    from suites.generate import generate
+    from suites.generate import decoding_record, generate
     prompts = read_jsonl(prompts_file, validate=False)
     outputs = generate(model_dir, [p["instruction"] for p in prompts], max_new_tokens=max_new_tokens,
-                       batch_size=batch_size, threads=threads, progress=progress)
+                       batch_size=batch_size, threads=threads, progress=progress, backend=backend)
     write_jsonl(out / "outputs.jsonl", [{"instruction": p["instruction"], "output": o, "generator": generator}
                                         for p, o in zip(prompts, outputs)])
-    return {"n_outputs": len(outputs)}
+    return {"n_outputs": len(outputs), "decoding": decoding_record(model_dir, max_new_tokens, batch_size, backend)}
 
 
 def _annotations(prompts: Sequence[Row], baseline: Sequence[str], outputs: Sequence[str], judge: Any,

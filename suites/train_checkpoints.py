@@ -59,7 +59,7 @@ def export_checkpoint(trainer: Any, base_dir: Path, template: ChatTemplate, dest
     """
     dest.mkdir(parents=True, exist_ok=True)
     tokenizer = trainer.processing_class
-    tokenizer.chat_template = template.jinja
+    tokenizer.chat_template = template.checkpoint_jinja(tokenizer)
     model = trainer.model
     is_peft = hasattr(model, "peft_config")
     target = model.get_base_model() if is_peft else model

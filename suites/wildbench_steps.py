@@ -35,23 +35,25 @@ def select_tasks(tasks_path: Path | None, max_tasks: int | None) -> list[dict[st
 
 
 def answers_step(model_dir: Path, tasks_path: Path | None, max_tasks: int | None, max_new_tokens: int,
-                 batch_size: int, threads: int, model_id: str, out: Path, progress: bool) -> dict[str, Any]:
+                 batch_size: int, threads: int, model_id: str, out: Path, progress: bool,
+                 backend: str = "auto") -> dict[str, Any]:
     from judges.wildbench import generate_outputs
     from judges.wildbench.data import HUB_REVISION, HUB_TASKS
-    from suites.generate import generate_chat
+    from suites.generate import decoding_record, generate_chat
 
     tasks = select_tasks(tasks_path, max_tasks)
 
     def chat(conversations: list[list[dict[str, str]]]) -> list[str]:
         return generate_chat(model_dir, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                             threads=threads, progress=progress)
+                             threads=threads, progress=progress, backend=backend)
 
     outputs = generate_outputs(tasks, chat)
     write_jsonl(out / "tasks.jsonl", tasks)
     write_jsonl(out / "outputs.jsonl", [{"session_id": sid, "output": text, "generator": model_id}
                                         for sid, text in outputs.items()])
     source = str(tasks_path) if tasks_path is not None else f"{HUB_TASKS} (revision {HUB_REVISION})"
-    return {"n_tasks": len(tasks), "tasks_source": source}
+    return {"n_tasks": len(tasks), "tasks_source": source,
+            "decoding": decoding_record(model_dir, max_new_tokens, batch_size, backend)}
 
 
 def judge_step(answers_dir: Path, templates_dir: Path | None, references: Mapping[str, Path | None], K: int,

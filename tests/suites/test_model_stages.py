@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from pathlib import Path
 
@@ -184,8 +185,12 @@ def test_sft_trains_and_stores_its_template(sft: tuple[Path, dict]) -> None:
     assert load_checkpoint_template(out).name == "chatml"
     assert (out / TEMPLATE_FILE).is_file()
     tok = AutoTokenizer.from_pretrained(out)
-    assert tok.chat_template == get_template("chatml").jinja
+    assert tok.chat_template == "{{ bos_token }}" + get_template("chatml").jinja  # this tokenizer adds a BOS
     assert tok.eos_token == "<|im_end|>"
+    chat = [{"role": "user", "content": "Where does the fox live?"}]
+    rendered = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    trained = tok(get_template("chatml").render_prompt(chat[0]["content"]))  # how training/generation encode
+    assert rendered["input_ids"] == trained["input_ids"] and rendered["input_ids"][0] == tok.bos_token_id
 
 
 def test_sft_loss_is_on_completion_tokens_only(base: tuple[Path, dict], tmp_path: Path) -> None:
@@ -255,3 +260,20 @@ def _assert_same_weights(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize("adds_bos", [True, False])
+def test_checkpoint_jinja_leads_with_bos_only_when_the_tokenizer_adds_one(tokenizer, adds_bos: bool) -> None:
+    from tokenizers.processors import TemplateProcessing
+
+    tok = tokenizer
+    if not adds_bos:  # e.g. SmolLM2 and Qwen tokenizers: no BOS in front of plain text
+        tok = copy.deepcopy(tokenizer)
+        tok.backend_tokenizer.post_processor = TemplateProcessing(single="$A", pair="$A $B")
+    template = get_template("vicuna_v1.1")
+    jinja = template.checkpoint_jinja(tok)
+    assert jinja == ("{{ bos_token }}" if adds_bos else "") + template.jinja
+    tok.chat_template = jinja
+    chat = [{"role": "user", "content": "Where does the owl live?"}]
+    rendered = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert rendered["input_ids"] == tok(template.render_prompt(chat[0]["content"]))["input_ids"]
