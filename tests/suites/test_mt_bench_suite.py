@@ -35,6 +35,8 @@ def test_mt_bench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsys
     assert len(judgments) == 160 and all(j["score"] == 7 for j in judgments)  # 80 questions x 2 turns
     answers = [json.loads(line) for line in next(root.glob("mtanswers-*/answers.jsonl")).open()]
     assert len(answers) == 80 and all(len(a["choices"][0]["turns"]) == 2 for a in answers)
+    decoding = json.loads(next(root.glob("mtanswers-*/manifest.json")).read_text())["decoding"]
+    assert decoding["max_new_tokens"] == 12 and decoding["template"] == "alpaca" and decoding["temperature"] == 0.0
     row = json.loads((root / "leaderboard.json").read_text())["leaderboard"][0]
     assert row["mt_bench"] == 7.0 and row["mt_bench_n_unparsed"] == 0
     assert "MT-Bench (1-10)" in (root / "leaderboard.md").read_text()
