@@ -209,7 +209,8 @@ def _load_model(checkpoint_dir: Path, backend: Backend, device: str, batch_size:
             from lm_eval.models.vllm_causallms import VLLM
             import vllm  # noqa: F401
         except ImportError as exc:
-            raise RuntimeError("openllm backend 'vllm' needs vllm (pip install -e '.[vllm]', GPU only)") from exc
+            raise RuntimeError(f"openllm backend 'vllm' needs vllm as lm-eval finds it ({exc}): "
+                               "pip install -e '.[vllm]' on a GPU machine, or use backend: hf") from exc
         lm: Any = VLLM(pretrained=str(checkpoint_dir), batch_size=batch_size, dtype=dtype)
     else:
         from lm_eval.models.huggingface import HFLM

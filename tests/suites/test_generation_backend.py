@@ -133,3 +133,4 @@ def test_managed_vllm_server_answers_as_the_checkpoint_does(checkpoint: Path, tm
     with pytest.raises(OSError):  # stopped
         urllib.request.urlopen(f"{cfgs['judge'].base_url}/models", timeout=2)
     json.dumps(r.top_logprobs)  # plain data, cacheable
+
