@@ -110,8 +110,7 @@ class GenerationSpec(Strict):
 
     def key_params(self) -> dict[str, Any]:
         """Step-key parameters; `backend: auto` is left out so keys from before the field existed still match."""
-        params = self.model_dump(mode="json")
-        return params if self.backend != "auto" else {k: v for k, v in params.items() if k != "backend"}
+        return {**self.model_dump(mode="json", exclude={"backend"}), **self.backend_param()}
 
     def backend_param(self) -> dict[str, str]:
         """The backend as an extra step-key parameter of other generating steps (nothing for `auto`)."""

@@ -172,7 +172,7 @@ def check_runtime(recipe: Recipe) -> None:
 
 
 def _check_cpu_4bit() -> None:
-    """QLoRA on CPU needs a bitsandbytes with CPU 4-bit kernels (0.46+); probe one NF4 round trip."""
+    """QLoRA on CPU needs a bitsandbytes with CPU 4-bit kernels (tested: 0.50); probe one NF4 round trip."""
     import torch
 
     try:
