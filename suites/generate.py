@@ -206,12 +206,12 @@ def _generate_vllm(model_dir: Path, conversations: list[list[Message]], max_new_
     from vllm import LLM, SamplingParams
 
     llm = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype_name(), seed=0, trust_remote_code=False,
-              load_format="safetensors")  # the transformers backend's dtype: both give the same greedy answers
-    limit = llm.llm_engine.model_config.max_model_len
-    tokenizer, stop_ids, encoded, _ = _encode(model_dir, conversations, max_new_tokens, limit)
-    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=stop_ids,
-                            skip_special_tokens=True)
+              load_format="safetensors")  # the transformers backend's dtype and decoding parameters
     try:
+        limit = llm.llm_engine.model_config.max_model_len
+        tokenizer, stop_ids, encoded, _ = _encode(model_dir, conversations, max_new_tokens, limit)
+        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_new_tokens, stop_token_ids=stop_ids,
+                                skip_special_tokens=True)
         results = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
     finally:
         _shutdown(llm)

@@ -202,15 +202,23 @@ def _load_tasks(prepared: list[PreparedTask], manager: Any) -> dict[str, Any]:
     return loaded
 
 
+def check_backend(backend: Backend) -> None:
+    """`vllm`: lm-eval's vLLM model class must import (it also checks vLLM's distribution by name)."""
+    if backend != "vllm":
+        return
+    try:
+        from lm_eval.models.vllm_causallms import VLLM  # noqa: F401
+        import vllm  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"openllm backend 'vllm' needs vllm as lm-eval finds it ({exc}): "
+                           "pip install -e '.[vllm]' on a GPU machine, or use backend: hf") from exc
+
+
 def _load_model(checkpoint_dir: Path, backend: Backend, device: str, batch_size: int | str, dtype: str,
                 chat_template: bool) -> Any:
     if backend == "vllm":
-        try:
-            from lm_eval.models.vllm_causallms import VLLM
-            import vllm  # noqa: F401
-        except ImportError as exc:
-            raise RuntimeError(f"openllm backend 'vllm' needs vllm as lm-eval finds it ({exc}): "
-                               "pip install -e '.[vllm]' on a GPU machine, or use backend: hf") from exc
+        check_backend(backend)
+        from lm_eval.models.vllm_causallms import VLLM
         lm: Any = VLLM(pretrained=str(checkpoint_dir), batch_size=batch_size, dtype=dtype)
     else:
         from lm_eval.models.huggingface import HFLM

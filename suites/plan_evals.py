@@ -108,7 +108,8 @@ def add_wildbench(b: PlanBuilder, wb: WildBenchSpec, wb_inputs: dict[str, Any], 
 def add_generate(b: PlanBuilder, train: StepKey, run_name: str, seed: int) -> StepKey:
     """The checkpoint's answers to the eval prompts (AlpacaEval's or the world's)."""
     gen = b.suite.generation
-    return b.add("generate", run_name, gen.key_params(), {"model": train.hash, **b.eval.inputs},
+    config = {**gen.model_dump(mode="json", exclude={"backend"}), **gen.backend_param()}
+    return b.add("generate", run_name, config, {"model": train.hash, **b.eval.inputs},
                  lambda out, _: steps.generate_step(b.path(train), b.eval.prompts(), gen.max_new_tokens,
                                                     gen.batch_size, b.threads, run_name, out, b.progress,
                                                     gen.backend),

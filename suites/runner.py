@@ -24,8 +24,9 @@ def status(plan: Plan) -> list[tuple[str, str, bool]]:
 
 
 def preflight(plan: Plan) -> None:
-    """What the steps still to run need from this machine (QLoRA's bitsandbytes, the vLLM backend), checked
-    before the first step rather than hours in."""
+    """What the steps still to run need from this machine (QLoRA's bitsandbytes, a vLLM backend for generation
+    or OpenLLM), checked before the first step rather than hours in. Packages are checked, not their hardware
+    build: a CUDA vLLM on a machine without a GPU still fails when it starts."""
     pending = {s.key.kind for s in plan.steps if not plan.store.is_done(s.key)}
     if "train" in pending:
         from suites.schema import resolved_recipe_and_template
@@ -34,6 +35,9 @@ def preflight(plan: Plan) -> None:
     if pending & {"generate", "mtanswers", "wbanswers"}:
         from suites.generate import resolve_backend
         resolve_backend(plan.suite.generation.backend)
+    if "openllm" in pending and plan.suite.evaluation.openllm is not None:
+        from suites.openllm import check_backend
+        check_backend(plan.suite.evaluation.openllm.backend)
 
 
 def execute(plan: Plan, say: Callable[[str], None] = console.print) -> None:

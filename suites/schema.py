@@ -108,12 +108,9 @@ class GenerationSpec(Strict):
     backend: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="auto: vLLM's offline engine when installed and a GPU is present, else transformers")
 
-    def key_params(self) -> dict[str, Any]:
-        """Step-key parameters; `backend: auto` is left out so keys from before the field existed still match."""
-        return {**self.model_dump(mode="json", exclude={"backend"}), **self.backend_param()}
-
     def backend_param(self) -> dict[str, str]:
-        """The backend as an extra step-key parameter of other generating steps (nothing for `auto`)."""
+        """The backend as a step-key parameter of the answering steps; nothing for `auto`, so keys from before
+        the field existed still match."""
         return {} if self.backend == "auto" else {"backend": self.backend}
 
 

@@ -185,11 +185,16 @@ def _check_cpu_4bit() -> None:
                            "pip install -U 'bitsandbytes>=0.50', or use finetune: lora") from exc
 
 
+def distributed_name(distributed_type: Any) -> str:
+    """accelerate's DistributedType as a plain name: NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ..."""
+    return str(getattr(distributed_type, "value", distributed_type))
+
+
 def check_distributed(distributed_type: Any) -> None:
     """Refuse a launcher's FSDP / DeepSpeed request that accelerate did not honour (it falls back to DDP on CPU)."""
     asked = [name for name, var in (("FSDP", "ACCELERATE_USE_FSDP"), ("DEEPSPEED", "ACCELERATE_USE_DEEPSPEED"))
-             if os.environ.get(var, "false").lower() in ("1", "true", "yes")]
-    got = getattr(distributed_type, "value", str(distributed_type))
+             if os.environ.get(var, "false").lower() == "true"]  # the test accelerate's state itself applies
+    got = distributed_name(distributed_type)
     if asked and asked[0] != got:
         raise RuntimeError(f"the launcher asked for {asked[0]} but accelerate runs {got}: {asked[0]} needs GPUs. "
                            "On CPU launch plain data parallelism instead: torchrun --nproc_per_node N "
@@ -348,7 +353,6 @@ def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, tem
         logging_steps=0.05,  # a float < 1 is a fraction of the steps: about 20 loss points per run
         disable_tqdm=True,
         dataloader_num_workers=0,
-        ddp_find_unused_parameters=False,  # every parameter that trains takes part in the loss (LoRA: frozen base)
         dataset_num_proc=None,
     )
     trainer_cls = _resumable_sampling(SFTTrainer if recipe.fused_loss else _plain_loss_trainer(SFTTrainer))
@@ -450,7 +454,7 @@ def _train(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatT
         "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "batching": recipe.batching,
         "world_size": world_size(),
-        "distributed": getattr(trainer.accelerator.distributed_type, "value", "NO"),
+        "distributed": distributed_name(trainer.accelerator.distributed_type),
         "per_device_batch": per_device,
         "grad_accum": accum,
         "global_batch": per_device * accum * world_size(),

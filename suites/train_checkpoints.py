@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -40,7 +41,7 @@ def prepare_resume_dir(resume_dir: Path, fingerprint: str) -> Path | None:
             raise ValueError(f"{resume_dir}: holds checkpoints of another training run (base model, rows, recipe "
                              "or template differ); give each run its own resume_dir or delete this one")
     else:  # every process of a launch gets here: each writes the same text, atomically
-        tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+        tmp = marker.with_name(f".{marker.name}.{socket.gethostname()}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
         os.replace(tmp, marker)
     last = get_last_checkpoint(str(resume_dir))

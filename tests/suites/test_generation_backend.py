@@ -48,6 +48,15 @@ def test_vllm_backend_without_vllm_is_refused_before_any_step(tmp_path: Path, ca
     assert not list(tmp_path.rglob("manifest.json"))  # not even the world was generated
 
 
+@pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed here")
+def test_openllm_vllm_backend_without_vllm_is_refused_before_any_step(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    openllm = "evaluation.openllm={preset: world, backend: vllm}"
+    assert main(["run", TINY, "--runs-dir", str(tmp_path), "--quiet", "--set", openllm]) != 0
+    assert "openllm backend 'vllm' needs vllm as lm-eval finds it" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
 def test_qlora_without_bitsandbytes_is_refused_before_any_step(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
@@ -86,6 +95,15 @@ CONVERSATIONS = [
 ]
 
 
+def _cmdline(process: "psutil.Process") -> list[str]:  # noqa: F821 - psutil comes with vLLM
+    import psutil
+
+    try:
+        return process.cmdline()
+    except psutil.Error:  # exited meanwhile
+        return []
+
+
 @NEEDS_VLLM
 @pytest.mark.slow
 def test_vllm_engine_gives_the_transformers_backends_greedy_answers(checkpoint: Path,
@@ -101,10 +119,11 @@ def test_vllm_engine_gives_the_transformers_backends_greedy_answers(checkpoint: 
     vllm = generate_chat(checkpoint, CONVERSATIONS, max_new_tokens=16, batch_size=2, threads=1, progress=False,
                          backend="vllm")
     assert vllm == hf and any(hf)  # same dtype, same rendering, same stop ids: the same greedy text
-    leftover = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)
-                if p.pid not in children and p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     # the engine process was shut down (multiprocessing's resource tracker stays for the life of this process)
-    assert not [c for c in leftover if "resource_tracker" not in c], leftover
+    engine = [p for p in psutil.Process().children(recursive=True) if p.pid not in children
+              and "resource_tracker" not in " ".join(_cmdline(p))]
+    _, alive = psutil.wait_procs(engine, timeout=60)  # shutdown() asked it to stop; exiting can lag under load
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [_cmdline(p) for p in alive]
     record = decoding_record(checkpoint, 16, 2, backend="vllm")
     assert record["backend"] == "vllm" and record["vllm_version"] and record["dtype"] in ("float32", "bfloat16")
 

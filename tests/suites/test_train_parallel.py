@@ -55,7 +55,7 @@ def _launch(launcher: list[str], base: Path, data: Path, recipe: dict, out: Path
     module = [] if launcher[-1].endswith(".py") else ["-m", "suites.train_launch"]
     command = [*launcher, *module, "--base", str(base), "--data", str(data),
                "--recipe", json.dumps(recipe), "--out", str(out), "--quiet", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes, also on a GPU host
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 

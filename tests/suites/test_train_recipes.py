@@ -119,7 +119,7 @@ def test_qlora_trains_adapters_on_a_4bit_base_and_saves_a_plain_merged_checkpoin
     pytest.importorskip("bitsandbytes", reason="QLoRA needs the [qlora] extra (installed by [test])")
     from bitsandbytes.nn import Linear4bit
 
-    recipe = _r({"finetune": "qlora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "lr": 1e-2})
+    recipe = _r({"finetune": "qlora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "lr": 1e-2, "precision": "fp32"})
     assert lora_config(recipe).target_modules == "all-linear"
     check_runtime(recipe)  # CPU: bitsandbytes' own 4-bit kernels; GPU: CUDA ones
     trainer = build_sft_trainer(base, _rows(8), recipe, get_template("chatml"), tmp_path / "scratch")

@@ -83,10 +83,11 @@ def test_wildbench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsy
     root = tmp_path / "runs" / "tiny"
     outputs = [json.loads(line) for line in next(root.glob("wbanswers-*/outputs.jsonl")).open()]
     assert len(outputs) == 4 and all(o["output"].strip() for o in outputs)  # the first max_tasks tasks, answered
+    from suites.generate import dtype_name, resolve_backend
     decoding = json.loads(next(root.glob("wbanswers-*/manifest.json")).read_text())["decoding"]
-    assert decoding["backend"] == "transformers" and decoding["do_sample"] is False
+    assert decoding["backend"] == resolve_backend("auto") and decoding["do_sample"] is False
     gen = json.loads(next(root.glob("generate-*/manifest.json")).read_text())["decoding"]
-    assert (gen["max_new_tokens"], gen["batch_size"], gen["dtype"]) == (24, 20, "float32")
+    assert (gen["max_new_tokens"], gen["batch_size"], gen["dtype"]) == (24, 20, dtype_name())
     judge_dir = next(root.glob("wbjudge-*"))
     records = [json.loads(line) for line in (judge_dir / "score_records.jsonl").open()]
     assert len(records) == 4 and all(r["score"] == 7.0 for r in records)
