@@ -486,40 +486,48 @@ def _no_checkpointing(config_cls: Any) -> dict[str, bool]:
     return _checkpointing(config_cls, False)
 
 
-_SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier",
-                  "lm_head_multiplier")
-
-
 def _plain_loss_trainer(sft_trainer: type) -> type:
     """SFTTrainer whose loss projects only the label positions through the LM head (mean NLL, like trl's).
 
-    trl's fused LM head does the same in tiles and also computes entropy and accuracy metrics; on CPU that
-    costs more than a tiny model's whole forward pass. Models whose logits are not a plain `lm_head(hidden)`
-    (softcapping, logit scales) fall back to the model's own loss over full logits.
+    The model's own forward does it, given `logits_to_keep` as a boolean mask (transformers'
+    `slice_logits_to_keep`), so any wrapper (DDP, FSDP, DeepSpeed), accelerate's autocast and model-specific
+    logit scaling (softcapping, logit scales) apply as in a plain forward. trl's fused LM head computes the same
+    loss in tiles plus entropy and accuracy metrics; on CPU that costs more than a tiny model's whole forward
+    pass. Models whose forward predates boolean masks fall back to the full-logits loss.
     """
+    import inspect
+
     import torch
     import torch.nn.functional as F
     from transformers import Trainer
+
+    def keeps_logits_by_mask(model: Any) -> bool:
+        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        try:
+            return "slice_logits_to_keep(" in inspect.getsource(type(causal_lm).forward)
+        except (OSError, TypeError):
+            return False
 
     class PlainLossSFTTrainer(sft_trainer):
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             inputs["use_cache"] = False
-            wrapped = model is not self.model  # DDP / FSDP / DeepSpeed: only the wrapper's forward syncs
-            config = self.model.config.get_text_config()
-            if wrapped or return_outputs or any(getattr(config, n, None) is not None for n in _SCALED_LOGITS):
+            if not hasattr(self, "_mask_logits"):
+                self._mask_logits = keeps_logits_by_mask(self.model)
+            if return_outputs or not self._mask_logits:
                 return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
             labels = inputs.pop("labels")
-            causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
-            body = getattr(causal_lm, causal_lm.base_model_prefix)
-            targets = labels[:, 1:]
-            keep = targets != -100
-            with self.accelerator.autocast():  # bf16 mixed precision: the body bypasses the prepared forward
-                hidden = body(**inputs).last_hidden_state[:, :-1]
-                logits = causal_lm.get_output_embeddings()(hidden[keep]).float()
-            total = F.cross_entropy(logits, targets[keep], reduction="sum")
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = labels[:, 1:] != -100  # positions whose next token is a label
+            logits = model(**inputs, logits_to_keep=keep).logits  # (kept positions, vocab), row-major
+            total = F.cross_entropy(logits.float(), labels[:, 1:][keep[:, :-1]], reduction="sum")
             count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
-            return total / torch.as_tensor(count, device=total.device).clamp(min=1)
+            loss = total / torch.as_tensor(count, device=total.device).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # the count is over every process and gradients are averaged over them: as Trainer.compute_loss
+                scale = self.accelerator.num_processes // self.get_tp_size()
+                loss = loss * (scale if self.args.n_gpu <= 1 else self.args.n_gpu)
+            return loss
 
     return PlainLossSFTTrainer
 

@@ -201,6 +201,22 @@ def test_packed_loss_equals_padded_loss(base: Path, tmp_path: Path) -> None:
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)  # no attention across packed examples
 
 
+def test_label_only_lm_head_loss_equals_the_full_logits_loss(base: Path, tmp_path: Path) -> None:
+    from transformers import Trainer, modeling_utils
+
+    for batching in ("padded", "packed"):
+        trainer = build_sft_trainer(base, _rows(6), _r({"batching": batching, "max_length": 512}),
+                                    get_template("chatml"), tmp_path)
+        data = trainer.train_dataset
+        batch = trainer.data_collator([data[i] for i in range(len(data))])
+        n_items = (batch["labels"][:, 1:] != -100).sum()
+        ours = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=n_items)
+        # the model's forward projected only the label positions (transformers with boolean logits_to_keep)
+        assert trainer._mask_logits == hasattr(modeling_utils, "slice_logits_to_keep")
+        full = Trainer.compute_loss(trainer, trainer.model, dict(batch), num_items_in_batch=n_items)
+        assert ours.item() == pytest.approx(full.item(), rel=1e-5)
+
+
 def test_packed_training_runs(base: Path, tmp_path: Path) -> None:
     stats = sft_train(base, _rows(), _r({"batching": "packed", "max_length": 256}), "chatml",
                       tmp_path, threads=1, progress=False)
