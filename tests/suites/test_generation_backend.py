@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,17 +73,13 @@ def test_qlora_without_bitsandbytes_is_refused_before_any_step(tmp_path: Path, c
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny fine-tuned checkpoint with head size 64 (vLLM's CPU attention needs a supported head size)."""
-    from suites.base_models import random_init
-    from suites.tokenizer_train import train_tokenizer
     from suites.train import Recipe, sft_train
-    from tests.suites.test_train_recipes import _rows
+    from tests.suites.tiny_training import rows, tiny_base
 
-    texts = [f"{r['instruction']} {r['output']}" for r in _rows(48)] * 3
-    tok = train_tokenizer(texts, 320, tmp_path_factory.mktemp("tok"))
-    base = random_init("tiny", tok, tmp_path_factory.mktemp("base"), seed=0, hidden_size=128, intermediate_size=256,
-                       num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+    base = tiny_base(tmp_path_factory, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                     num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
     out = tmp_path_factory.mktemp("ckpt")
-    sft_train(base, _rows(24), Recipe(epochs=2, lr=3e-3, batch_size=4, max_length=256, seed=3), "chatml", out,
+    sft_train(base, rows(24), Recipe(epochs=2, lr=3e-3, batch_size=4, max_length=256, seed=3), "chatml", out,
               threads=1, progress=False)
     return out
 
@@ -95,7 +92,8 @@ CONVERSATIONS = [
 ]
 
 
-def _cmdline(process: "psutil.Process") -> list[str]:  # noqa: F821 - psutil comes with vLLM
+def _cmdline(process: Any) -> list[str]:
+    """A psutil process's command line, or [] once it has exited (psutil comes with vLLM)."""
     import psutil
 
     try:

@@ -17,9 +17,9 @@ from typing import Sequence
 import pytest
 import torch
 
-from suites.base_models import random_init
-from suites.tokenizer_train import train_tokenizer
-from tests.suites.test_train_recipes import TINY, _rows, _weights
+from tests.suites.tiny_training import rows as _rows
+from tests.suites.tiny_training import tiny_base
+from tests.suites.tiny_training import weights as _weights
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "suites" / "accelerate_configs"
@@ -31,9 +31,7 @@ CHECKPOINT_FILES = {"config.json", "generation_config.json", "model.safetensors"
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    texts = [f"{r['instruction']} {r['output']}" for r in _rows(48)] * 3
-    tok = train_tokenizer(texts, 320, tmp_path_factory.mktemp("tok"))
-    return random_init("tiny", tok, tmp_path_factory.mktemp("base"), seed=0, **TINY)
+    return tiny_base(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

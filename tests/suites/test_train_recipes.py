@@ -11,24 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.base_models import random_init
 from suites.chat_templates import get_template, load_checkpoint_template
 from suites.recipes import preset_names, recipe_fields, resolve_recipe, resolve_template
-from suites.tokenizer_train import train_tokenizer
 from suites.train import Recipe, batch_plan, build_sft_trainer, check_runtime, lora_config, sft_train
+from tests.suites.tiny_training import rows as _rows
+from tests.suites.tiny_training import tiny_base
+from tests.suites.tiny_training import weights as _weights
 
-ANIMALS = ["fox", "owl", "otter", "heron", "badger", "lynx"]
-PLACES = ["the river", "the old mill", "the pine forest", "the north hill"]
-
-
-def _rows(n: int = 24) -> list[dict]:
-    return [{"instruction": f"Where does the {ANIMALS[i % 6]} live?" + " Be brief." * (i % 3), "input": "",
-             "output": f"The {ANIMALS[i % 6]} lives near {PLACES[i % 4]}." + " It sleeps there." * (i % 4)}
-            for i in range(n)]
-
-
-TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-            max_position_embeddings=256)
 BASE = Recipe(epochs=2, lr=3e-3, batch_size=4, max_length=96, seed=3, warmup_ratio=0.0)
 
 
@@ -38,15 +27,7 @@ def _r(update: dict) -> Recipe:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    texts = [f"{r['instruction']} {r['output']}" for r in _rows(48)] * 3
-    tok = train_tokenizer(texts, 320, tmp_path_factory.mktemp("tok"))
-    return random_init("tiny", tok, tmp_path_factory.mktemp("base"), seed=0, **TINY)
-
-
-def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(model_dir / "model.safetensors"))
+    return tiny_base(tmp_path_factory)
 
 
 # -- presets ----------------------------------------------------------------------------------------------------
