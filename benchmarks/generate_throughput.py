@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from suites.base_models import random_init
-    from suites.chat_templates import get_template, save_checkpoint_template
-    from suites.generate import _encode, generate, generate_ids, resolve_backend
-    from suites.tokenizer_train import train_tokenizer
-    from suites.torch_setup import hf_offline, quiet_hf, setup_torch
+    from sftbench.suites.models.base_models import random_init
+    from sftbench.suites.models.chat_templates import get_template, save_checkpoint_template
+    from sftbench.suites.models.generate import _encode, generate, generate_ids, resolve_backend
+    from sftbench.suites.models.tokenizer_train import train_tokenizer
+    from sftbench.suites.models.torch_setup import hf_offline, quiet_hf, setup_torch
 
     setup_torch(args.threads, 0)
     shape = args.shape or ("llama-3.2-1b" if args.gpu else "tiny")

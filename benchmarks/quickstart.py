@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 def timed_run(suite: str, runs: Path, threads: int) -> tuple[float, str]:
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "suites.cli", "run", suite, "--runs-dir", str(runs), "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "sftbench.suites.engine.cli", "run", suite, "--runs-dir", str(runs), "--quiet",
                            "--threads", str(threads)], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode:

@@ -64,8 +64,8 @@ def model_flops_per_token(config: object, seq: int, lora: bool) -> float:
 def run_config(name: str, base: Path, rows: list[dict], update: dict, epochs: float, out: Path) -> dict:
     import torch
 
-    from suites.chat_templates import get_template
-    from suites.train import Recipe, build_sft_trainer
+    from sftbench.suites.models.chat_templates import get_template
+    from sftbench.suites.models.train import Recipe, build_sft_trainer
 
     recipe = Recipe.model_validate({"epochs": epochs, "lr": 1e-4, "max_length": update.pop("max_length"),
                                     "warmup_ratio": 0.0, **update})
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from suites.base_models import LLAMA_SHAPES, random_init
-    from suites.tokenizer_train import train_tokenizer
-    from suites.torch_setup import hf_offline, quiet_hf, setup_torch
+    from sftbench.suites.models.base_models import LLAMA_SHAPES, random_init
+    from sftbench.suites.models.tokenizer_train import train_tokenizer
+    from sftbench.suites.models.torch_setup import hf_offline, quiet_hf, setup_torch
 
     setup_torch(args.threads, 0)
     shape = args.shape or ("llama-3.2-1b" if args.gpu else "tiny")

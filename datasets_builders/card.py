@@ -7,8 +7,8 @@ import json
 import statistics
 from typing import Any, Sequence
 
-from datasets_builders.lengths import nltk_word_count
-from datasets_builders.rows import Row
+from sftbench.datasets_builders.lengths import nltk_word_count
+from sftbench.common.rows import Row
 
 CARD_VERSION = 1
 HISTOGRAM_EDGES = (0, 5, 10, 25, 50, 100, 200, 400, 800, 1600)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets_builders.rows import Row, RowError, validate_row
+from sftbench.common.rows import Row, RowError, validate_row
 
 ALPACA_PREFIX = ("Below is an instruction that describes a task. Write a response that appropriately completes "
                  "the request. ### Instruction: ")

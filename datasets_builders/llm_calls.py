@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Awaitable, Sequence
 
-from judges.llm.chat import ChatRequest, ChatResponse, Message
-from judges.llm.engine import gather_with_progress, run_sync
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse, Message
+from sftbench.judges.llm.engine import gather_with_progress, run_sync
 
 
 class LLMCalls:

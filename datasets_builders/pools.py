@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datasets_builders.formats import load_rows
-from datasets_builders.rows import Row
-from datasets_builders.suggest import unknown_name_message
+from sftbench.datasets_builders.formats import load_rows
+from sftbench.common.rows import Row
+from sftbench.common.suggest import unknown_name_message
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def load_pool(source: str, path: str | Path | None = None, revision: str | None 
 
 def _github_pool(source: str, path: str | Path | None, skip_bad_rows: bool) -> Pool:
     """A GitHub-released file: downloaded at its commit (cached) or a local copy; either must match the sha256."""
-    from judges.data_sources import PinnedFile, content_sha256, fetch
+    from sftbench.common.downloads import PinnedFile, content_sha256, fetch
     gh = GITHUB_SOURCES[source]
     pinned = PinnedFile(gh.description, gh.repo, gh.commit, gh.file, gh.sha256,
                         f"the pool's `path` (a local copy of {gh.file}, optionally .gz)")

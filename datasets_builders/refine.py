@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from datasets_builders.llm_calls import LLMCalls
-from datasets_builders.rows import Row
-from judges.llm.prompts import PromptTemplate
-from judges.prompt_registry import LoadedPrompt, fill
+from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.common.rows import Row
+from sftbench.judges.llm.prompts import PromptTemplate
+from sftbench.judges.prompt_registry import LoadedPrompt, fill
 
 PARSER_VERSION = "long-is-more-extract-segments-v1"
 

@@ -8,17 +8,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from datasets_builders.builders.base import BuilderParams
-from datasets_builders.suggest import unknown_name_message
+from sftbench.datasets_builders.builders.base import BuilderParams
+from sftbench.common.suggest import unknown_name_message
 
 BUILDERS: dict[str, str] = {
-    "random": "datasets_builders.builders.random_k",
-    "full": "datasets_builders.builders.full",
-    "longest": "datasets_builders.builders.longest",
-    "alpagasus": "datasets_builders.builders.alpagasus",
-    "lima": "datasets_builders.builders.lima",
-    "skillmix": "datasets_builders.builders.skillmix",
-    "file": "datasets_builders.builders.file",
+    "random": "sftbench.datasets_builders.builders.random_k",
+    "full": "sftbench.datasets_builders.builders.full",
+    "longest": "sftbench.datasets_builders.builders.longest",
+    "alpagasus": "sftbench.datasets_builders.builders.alpagasus",
+    "lima": "sftbench.datasets_builders.builders.lima",
+    "skillmix": "sftbench.datasets_builders.builders.skillmix",
+    "file": "sftbench.datasets_builders.builders.file",
 }
 
 
@@ -52,7 +52,7 @@ def roles_used(name: str, params: dict[str, Any] | BuilderParams | None = None) 
 
 def prompt_ids(name: str, params: dict[str, Any] | BuilderParams) -> dict[str, str]:
     """Prompt name -> its identity (sha256, or the pinned commit before a first download) for step hashes."""
-    from judges.prompt_registry import prompt_identity
+    from sftbench.judges.prompt_registry import prompt_identity
     module = get_builder(name)
     return {str(p): prompt_identity(p) for p in getattr(module, "prompts", lambda _: [])(_parsed(module, params))}
 

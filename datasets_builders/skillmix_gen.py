@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from datasets_builders.llm_calls import LLMCalls
-from datasets_builders.rows import Row
-from datasets_builders.skillmix_lists import QueryType
-from judges.prompt_registry import LoadedPrompt, fill
+from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.common.rows import Row
+from sftbench.datasets_builders.skillmix_lists import QueryType
+from sftbench.judges.prompt_registry import LoadedPrompt, fill
 
 PARSER_VERSIONS = {"gpt": "ism-extract-gpt-v1", "claude": "ism-extract-claude-v1"}
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from datasets_builders.llm_calls import LLMCalls
-from datasets_builders.rows import Row
-from judges.prompt_registry import fetch_pinned, fill, load_prompt, raw_url
+from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.common.rows import Row
+from sftbench.judges.prompt_registry import fetch_pinned, fill, load_prompt, raw_url
 
 ISM_REPO, ISM_COMMIT = "princeton-pli/Instruct-SkillMix", "04e130ea37a3b365d531a1076a1afe1cb91b68df"
 RELEASED_SHA256 = {  # sha256 of the released files (as ../shared/data/instruct_skillmix/SOURCES.md records them)

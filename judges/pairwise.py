@@ -6,7 +6,7 @@ import hashlib
 import math
 from typing import Any, Sequence
 
-from judges.protocols import PairwiseJudge, prefer_all
+from sftbench.judges.protocols import PairwiseJudge, prefer_all
 
 
 FAILED_PREFERENCE = 1.5  # an annotation the judge could not give counts as a tie: kept in the denominator, reported

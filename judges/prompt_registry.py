@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from judges.data_sources import download, github_raw, is_offline, pinned_cache_path, write_atomic
+from sftbench.common.downloads import download, github_raw, is_offline, pinned_cache_path, write_atomic
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from judges.llm.chat import ChatRequest, Message
-from judges.llm.config import LLMRoleConfig
-from judges.llm.engine import LLMClient, gather_with_progress, run_sync
+from sftbench.judges.llm.chat import ChatRequest, Message
+from sftbench.judges.llm.config import LLMRoleConfig
+from sftbench.judges.llm.engine import LLMClient, gather_with_progress, run_sync
 
 Parser = Callable[[str], Any]
 

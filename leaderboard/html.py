@@ -7,10 +7,10 @@ import json
 from html import escape
 from typing import Any
 
-from leaderboard import plots
-from leaderboard.render_text import ci, judge_label, noise_text, num, pval, settings_text, signed, title
-from leaderboard.report import sorted_rows
-from leaderboard.stats import Comparison, Estimate, Report, RowStats, TableStats
+from sftbench.leaderboard import plots
+from sftbench.leaderboard.render_text import ci, judge_label, noise_text, num, pval, settings_text, signed, title
+from sftbench.leaderboard.report import sorted_rows
+from sftbench.leaderboard.stats import Comparison, Estimate, Report, RowStats, TableStats
 
 CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from leaderboard.stats import TableStats
+from sftbench.leaderboard.stats import TableStats
 
 WR_COLOR, LC_COLOR, AXIS = "#9aa0a6", "#1f6feb", "#444"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from leaderboard.report import flat_rows, sorted_rows
-from leaderboard.stats import Comparison, Estimate, Report, TableStats
+from sftbench.leaderboard.report import flat_rows, sorted_rows
+from sftbench.leaderboard.stats import Comparison, Estimate, Report, TableStats
 
 def num(x: float | None, fmt: str = ".1f") -> str:
     return "—" if x is None else format(x, fmt)

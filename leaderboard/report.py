@@ -15,8 +15,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from leaderboard.results import SCHEMA, ResultsTable, load_results
-from leaderboard.stats import Comparison, Estimate, Report, RowStats, Settings, TableStats, compute
+from sftbench.leaderboard.results import SCHEMA, ResultsTable, load_results
+from sftbench.leaderboard.stats import Comparison, Estimate, Report, RowStats, Settings, TableStats, compute
 
 SCHEMA_VERSION = 2
 STATS_VERSION = 1  # bump when the statistics change, so cached leaderboards are recomputed
@@ -107,7 +107,7 @@ def build(table: ResultsTable, settings: Settings, cached: Path | None = None, p
 
 
 def render(report: Report, table: ResultsTable, fmt: str) -> str:
-    from leaderboard import html, render_text
+    from sftbench.leaderboard import html, render_text
     if fmt == "md":
         return render_text.to_markdown(report)
     if fmt == "csv":
@@ -134,7 +134,7 @@ def write_reports(root: Path, settings: Settings, progress: bool = False,
 
     Returns the report and its Markdown. Files: leaderboard.{md,csv,json,tex,html}, leaderboard[.N].{length,bars}.svg.
     """
-    from leaderboard import plots
+    from sftbench.leaderboard import plots
     root = Path(root)
     table = table or load_results(root)
     report = build(table, settings, cached=root / FORMATS["json"], progress=progress)

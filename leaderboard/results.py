@@ -198,8 +198,8 @@ def load_results(path: str | Path) -> ResultsTable:
         suites = sorted(p.parent for p in path.glob("*/results.json"))
         if len(suites) == 1:
             return load_suite_dir(suites[0])
-        if (path / "leaderboard.json").is_file():
-            return load_results(path / "leaderboard.json")
+        if (path / "sftbench.leaderboard.json").is_file():
+            return load_results(path / "sftbench.leaderboard.json")
         hint = f"it holds several suites: {[p.name for p in suites]}; name one" if suites else \
             "no results.json found (finish `sftbench run` first)"
         raise FileNotFoundError(f"{path}: not a suite run directory; {hint}")

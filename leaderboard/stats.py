@@ -24,9 +24,9 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from leaderboard import bootstrap as bs
-from leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
-from leaderboard.results import METRICS, ResultsTable, Run, mean_mt_bench, mean_openllm, mean_wildbench
+from sftbench.leaderboard import bootstrap as bs
+from sftbench.leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
+from sftbench.leaderboard.results import METRICS, ResultsTable, Run, mean_mt_bench, mean_openllm, mean_wildbench
 
 SINGLE_SEED_NOTE = ("one seed per dataset: the training-seed variance is unknown, so verdicts compare these "
                     "checkpoints, not the datasets; run several seeds for dataset-level verdicts")
@@ -128,7 +128,7 @@ def _pooled(arms: dict[str, _Arm], values: Callable[[_Arm], np.ndarray]) -> tupl
 
 def _arms(runs: list[Run], table: ResultsTable, s: Settings, key: str, tick: Callable[[int], None] | None) \
         -> tuple[dict[str, _Arm], bool]:
-    from judges.lc_refit import LCModel
+    from sftbench.leaderboard.lc_refit import LCModel
     if len({r.eval_sha256 for r in runs}) > 1:
         raise ValueError(f"table {key}: the runs were judged on different eval prompts; comparisons need one set")
     judges: dict[str, list[str]] = {}

@@ -18,12 +18,12 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, model_validator
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
-from datasets_builders.card import row_sha
-from datasets_builders.llm_calls import LLMCalls
-from datasets_builders.rows import Row
-from judges.prompt_registry import LoadedPrompt, fill, load_prompt
-from judges.protocols import rate_all
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
+from sftbench.datasets_builders.card import row_sha
+from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.common.rows import Row
+from sftbench.judges.prompt_registry import LoadedPrompt, fill, load_prompt
+from sftbench.judges.protocols import rate_all
 
 ROLES = ("rater",)  # LLM roles this builder calls
 SIZE_FIELD = "k"  # what `sftbench build --k` sets
@@ -87,7 +87,7 @@ def rating_messages(prompt: LoadedPrompt, row: Row) -> list[dict[str, str]]:
     if {"system", "user", "triplet"} <= prompt.parts.keys():  # the paper's: triplet + user prompt after a system one
         return [{"role": "system", "content": prompt.parts["system"]},
                 {"role": "user", "content": fill(prompt.parts["triplet"], **fields) + prompt.parts["user"]}]
-    from judges.llm.prompts import PromptTemplate
+    from sftbench.judges.llm.prompts import PromptTemplate
     return [dict(m) for m in PromptTemplate(prompt.parts["text"], prompt.source).render(**fields)]
 
 

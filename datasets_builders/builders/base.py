@@ -8,8 +8,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from datasets_builders.rows import Row
-from judges.protocols import Rater, Teacher
+from sftbench.common.rows import Row
+from sftbench.judges.protocols import Rater, Teacher
 
 
 class BuilderParams(BaseModel):

@@ -11,8 +11,8 @@ from typing import Sequence
 
 from pydantic import Field
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
-from datasets_builders.rows import Row
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
+from sftbench.common.rows import Row
 
 SIZE_FIELD = "k"  # what `sftbench build --k` sets
 
@@ -24,7 +24,7 @@ class Params(BuilderParams):
 
 
 def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult:
-    from datasets_builders.formats import load_rows
+    from sftbench.datasets_builders.formats import load_rows
     loaded = load_rows(params.path, skip_bad_rows=params.skip_bad_rows)
     rows = loaded.rows[: params.k] if params.k else loaded.rows
     dropped = {"beyond_k": len(loaded.rows) - len(rows)} if len(rows) < len(loaded.rows) else {}

@@ -7,8 +7,8 @@ from typing import Sequence
 
 from pydantic import Field
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
-from datasets_builders.rows import Row
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
+from sftbench.common.rows import Row
 
 
 SIZE_FIELD = "max_rows"  # what `sftbench build --k` sets

@@ -13,8 +13,8 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
-from datasets_builders.rows import Row
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
+from sftbench.common.rows import Row
 
 SIZE_FIELD = "k"  # what `sftbench build --k` sets
 
@@ -33,7 +33,7 @@ def is_multi_turn(row: Row) -> bool:
 
 
 def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult:
-    from datasets_builders.pools import load_pool
+    from sftbench.datasets_builders.pools import load_pool
     if params.path is not None:
         loaded = load_pool("file", params.path, skip_bad_rows=params.skip_bad_rows)
         rows, source = loaded.rows, loaded.info

@@ -12,9 +12,9 @@ from typing import Sequence
 
 from pydantic import Field
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
-from datasets_builders.lengths import nltk_word_count
-from datasets_builders.rows import Row
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult
+from sftbench.datasets_builders.lengths import nltk_word_count
+from sftbench.common.rows import Row
 
 SIZE_FIELD = "k"  # what `sftbench build --k` sets
 
@@ -53,9 +53,9 @@ def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult
     info = {"length_unit": "nltk_word_tokens", "min_selected_length": cutoff,
             "rows_dropped": {"shorter_than_cutoff": len(pool) - len(rows)} if len(pool) > len(rows) else {}}
     if params.refine:
-        from datasets_builders.llm_calls import LLMCalls
-        from datasets_builders.refine import refine_rows
-        from judges.prompt_registry import load_prompt
+        from sftbench.datasets_builders.llm_calls import LLMCalls
+        from sftbench.datasets_builders.refine import refine_rows
+        from sftbench.judges.prompt_registry import load_prompt
         calls = LLMCalls(ctx.teacher, "teacher", "longest", "refine")
         prompt = load_prompt(params.refine_prompt, params.prompt_copy, ctx.cache_dir)
         rows, counts = refine_rows(rows, calls, prompt, ctx.progress, temperature=0.0, top_p=1.0,

@@ -19,11 +19,11 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
-from datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
-from datasets_builders.rows import Row
-from judges.protocols import write_all
-from datasets_builders.skillmix_lists import QueryType
-from judges.prompt_registry import LoadedPrompt, load_prompt
+from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
+from sftbench.common.rows import Row
+from sftbench.judges.protocols import write_all
+from sftbench.datasets_builders.skillmix_lists import QueryType
+from sftbench.judges.prompt_registry import LoadedPrompt, load_prompt
 
 ROLES = ("teacher",)  # LLM roles this builder calls
 SIZE_FIELD = "n"  # what `sftbench build --k` sets (k is the number of skills per example, as in the paper)
@@ -93,7 +93,7 @@ def plan_examples(skills: Sequence[str], query_types: Sequence[str], n: int, k: 
 
 
 def _stage_a(pool: Sequence[Row], params: Params, ctx: BuildContext) -> tuple[list[str], list[QueryType], dict]:
-    from datasets_builders import skillmix_lists as lists
+    from sftbench.datasets_builders import skillmix_lists as lists
     if params.skills_from == "pool":
         if not ctx.skills:
             raise ValueError("skillmix: this pool source offers no skill list; set params.skills_from to "
@@ -101,7 +101,7 @@ def _stage_a(pool: Sequence[Row], params: Params, ctx: BuildContext) -> tuple[li
         return list(ctx.skills), [QueryType(q, q) for q in ctx.query_types], {"source": "pool"}
     if params.skills_from == "released":
         return lists.load_released(params.released, params.skills_path, params.queries_path, ctx.cache_dir)
-    from datasets_builders.llm_calls import LLMCalls
+    from sftbench.datasets_builders.llm_calls import LLMCalls
     calls = LLMCalls(ctx.teacher, "teacher", "skillmix", f"skills_from: {params.skills_from}")
     if params.skills_from == "sda":
         skills, queries, info = lists.extract_sda(calls, params.sda_skills, params.query_types, ctx.seed, ctx.progress)
@@ -116,7 +116,7 @@ def _plan(skills: list[str], queries: list[QueryType], n: int, params: Params,
     if params.balance == "cycle":
         by_name = {q.query_type: q for q in queries}
         return [(s, by_name[q]) for s, q in plan_examples(skills, list(by_name), n, params.k, seed)]
-    from datasets_builders.skillmix_gen import plan_upstream
+    from sftbench.datasets_builders.skillmix_gen import plan_upstream
     return plan_upstream(skills, queries, n, params.k, seed)
 
 
@@ -159,7 +159,7 @@ def _with_role(items: list[tuple[list[str], QueryType]], seeds: list[int],
 
 def _with_conversation(items: list[tuple[list[str], QueryType]], seeds: list[int], params: Params,
                        ctx: BuildContext, calls: Any, prompt: LoadedPrompt) -> tuple[list[Row], dict]:
-    from datasets_builders.skillmix_gen import PARSER_VERSIONS, converse
+    from sftbench.datasets_builders.skillmix_gen import PARSER_VERSIONS, converse
     rule = params.parse_rule if params.parse_rule != "auto" else ("claude" if "claude" in prompt.name else "gpt")
     results = calls.run([converse(calls, prompt, skills, q, seed, rule, params.regenerate, params.system_prompt,
                                   max_tokens=params.max_tokens)
@@ -176,7 +176,7 @@ def _with_conversation(items: list[tuple[list[str], QueryType]], seeds: list[int
 
 def _variant(rows: list[Row], params: Params, ctx: BuildContext, calls: Any,
              prompt: LoadedPrompt) -> tuple[list[Row], dict]:
-    from datasets_builders.skillmix_gen import rewrite_outputs
+    from sftbench.datasets_builders.skillmix_gen import rewrite_outputs
     count = round(params.shirker_fraction * len(rows)) if params.variant == "shirker" else len(rows)
     rows = rewrite_outputs(rows, range(count), calls, prompt, ctx.seed, ctx.progress, max_tokens=params.max_tokens)
     return rows, {"variant": params.variant, "rows_rewritten": count, "prompts": {params.variant: prompt.card()}}
@@ -189,7 +189,7 @@ def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult
     heldout = _heldout_plan(train, skills, queries, params, ctx.seed)
     calls = None
     if params.conversation or params.variant != "standard":
-        from datasets_builders.llm_calls import LLMCalls
+        from sftbench.datasets_builders.llm_calls import LLMCalls
         calls = LLMCalls(ctx.teacher, "teacher", "skillmix", "conversation/variants")
     rows, info = _write(train, params, ctx, calls, loaded)
     sidecars: dict[str, list[dict]] = {}

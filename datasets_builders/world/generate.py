@@ -11,12 +11,12 @@ from itertools import accumulate
 from random import Random
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
-from datasets_builders.rows import prompt_text
-from datasets_builders.world.scoring import score_output
-from datasets_builders.world.skills import SKILL_NAMES, SKILLS, Split, draw_task, get_skill, task_from_spec
-from datasets_builders.world.styles import QUERY_TYPES, answer_lines, compose, compose_text, explained, render, \
+from sftbench.common.rows import prompt_text
+from sftbench.datasets_builders.world.scoring import score_output
+from sftbench.datasets_builders.world.skills import SKILL_NAMES, SKILLS, Split, draw_task, get_skill, task_from_spec
+from sftbench.datasets_builders.world.styles import QUERY_TYPES, answer_lines, compose, compose_text, explained, render, \
     render_query
-from datasets_builders.world.task import Skill, Task
+from sftbench.datasets_builders.world.task import Skill, Task
 
 Row = dict[str, Any]
 POOL_STYLE_WEIGHTS = {"concise": 0.35, "explained": 0.25, "wrong": 0.15, "partial": 0.10, "shirker": 0.15}

@@ -12,8 +12,8 @@ from __future__ import annotations
 from random import Random
 from typing import Any, Iterator
 
-from datasets_builders.world.skills import SKILLS, Split, draw_task, get_skill
-from datasets_builders.world.task import Skill, Task
+from sftbench.datasets_builders.world.skills import SKILLS, Split, draw_task, get_skill
+from sftbench.datasets_builders.world.task import Skill, Task
 
 N_OPTIONS = 4
 MC_VERSION = "1"

@@ -6,12 +6,12 @@ import math
 import re
 from typing import Any, Sequence
 
-from datasets_builders.rows import prompt_text
-from datasets_builders.world.generate import make_row, stable_rng
-from datasets_builders.world.scoring import score_output
-from datasets_builders.world.skills import SKILL_NAMES, WORLD_VERSION, draw_task, get_skill
-from datasets_builders.world.styles import QUERY_TYPES, render_query
-from judges.protocols import Fingerprint
+from sftbench.common.rows import prompt_text
+from sftbench.datasets_builders.world.generate import make_row, stable_rng
+from sftbench.datasets_builders.world.scoring import score_output
+from sftbench.datasets_builders.world.skills import SKILL_NAMES, WORLD_VERSION, draw_task, get_skill
+from sftbench.datasets_builders.world.styles import QUERY_TYPES, render_query
+from sftbench.judges.protocols import Fingerprint
 
 _ANSWER_LINE = re.compile(r"^\s*answer\s*\d*\s*:", re.IGNORECASE | re.MULTILINE)
 

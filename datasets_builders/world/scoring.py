@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-from datasets_builders.world.skills import check
+from sftbench.datasets_builders.world.skills import check
 
 _SINGLE = re.compile(r"answer\s*:", re.IGNORECASE)
 _NUMBERED = re.compile(r"answer\s*(\d+)\s*:[ \t]*([^\n]*)", re.IGNORECASE)

@@ -11,9 +11,9 @@ import json
 from random import Random
 from typing import Literal, Mapping
 
-from datasets_builders.world.skills_numbers import NUMBER_SKILLS
-from datasets_builders.world.skills_text import TEXT_SKILLS
-from datasets_builders.world.task import Skill, Spec, Task
+from sftbench.datasets_builders.world.skills_numbers import NUMBER_SKILLS
+from sftbench.datasets_builders.world.skills_text import TEXT_SKILLS
+from sftbench.datasets_builders.world.task import Skill, Spec, Task
 
 WORLD_VERSION = "1"
 SKILLS: Mapping[str, Skill] = {s.name: s for s in TEXT_SKILLS + NUMBER_SKILLS}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from random import Random
 
-from datasets_builders.world.task import Params, Skill, norm_list, norm_number, norm_text, norm_yesno
-from datasets_builders.world.vocab import MONTHS, NUMBER_WORDS, ORDINALS, WEEKDAYS, WORDS
+from sftbench.datasets_builders.world.task import Params, Skill, norm_list, norm_number, norm_text, norm_yesno
+from sftbench.datasets_builders.world.vocab import MONTHS, NUMBER_WORDS, ORDINALS, WEEKDAYS, WORDS
 
 
 def _near(n: int, rng: Random) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from random import Random
 
-from datasets_builders.world.task import Params, Skill, norm_case, norm_compact, norm_list, norm_number, norm_raw, \
+from sftbench.datasets_builders.world.task import Params, Skill, norm_case, norm_compact, norm_list, norm_number, norm_raw, \
     norm_yesno
-from datasets_builders.world.vocab import CATEGORIES, CATEGORY_OF, CATEGORY_PHRASE, CATEGORY_WORDS, KEYS, \
+from sftbench.datasets_builders.world.vocab import CATEGORIES, CATEGORY_OF, CATEGORY_PHRASE, CATEGORY_WORDS, KEYS, \
     NUMBER_WORDS, WORDS, sentence
 
 VOWELS = "aeiou"

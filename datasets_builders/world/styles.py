@@ -5,8 +5,8 @@ from __future__ import annotations
 from random import Random
 from typing import Sequence
 
-from datasets_builders.world.skills import get_skill
-from datasets_builders.world.task import Task
+from sftbench.datasets_builders.world.skills import get_skill
+from sftbench.datasets_builders.world.task import Task
 
 STYLES = ("concise", "explained", "wrong", "partial", "shirker")
 QUERY_TYPES = ("direct question", "step-by-step request", "short answer only", "explain like a teacher",

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from judges.alpaca_eval.annotator import AlpacaEvalAnnotator, is_switched, parse_preference, render_messages
-from judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, available_annotators, load_annotator_config
-from judges.alpaca_eval.data import BASELINE, EvalSet, df_gamed_path, load_eval_set, slice_df_gamed
-from judges.injection import flag_judge_injection
-from judges.alpaca_eval.metrics import DEFAULT_N_BOOTSTRAP, alpaca_eval_metrics, load_annotations
+from sftbench.judges.alpaca_eval.annotator import AlpacaEvalAnnotator, is_switched, parse_preference, render_messages
+from sftbench.judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, available_annotators, load_annotator_config
+from sftbench.judges.alpaca_eval.data import BASELINE, EvalSet, df_gamed_path, load_eval_set, slice_df_gamed
+from sftbench.judges.injection import flag_judge_injection
+from sftbench.judges.alpaca_eval.metrics import DEFAULT_N_BOOTSTRAP, alpaca_eval_metrics, load_annotations
 
 
 @dataclass

@@ -28,11 +28,11 @@ import random
 import warnings
 from typing import Any, Sequence
 
-from judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, load_annotator_config
-from judges.injection import RULES_VERSION, flag_judge_injection
-from judges.llm.chat import ChatRequest, ChatResponse
-from judges.llm.engine import LLMClient, gather_with_progress, run_sync
-from judges.pairwise import FAILED_PREFERENCE
+from sftbench.judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, load_annotator_config
+from sftbench.judges.injection import RULES_VERSION, flag_judge_injection
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse
+from sftbench.judges.llm.engine import LLMClient, gather_with_progress, run_sync
+from sftbench.judges.pairwise import FAILED_PREFERENCE
 
 SWITCH_COLUMN = "is_switched_outputs"
 REMINDER = "\n\n(Attempt {attempt}: answer strictly in the format asked for above.)"

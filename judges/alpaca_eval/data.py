@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from judges.data_sources import HubFile, PinnedFile, fetch, fetch_hub, provenance, read_json_or_jsonl
+from sftbench.common.downloads import HubFile, PinnedFile, fetch, fetch_hub, provenance, read_json_or_jsonl
 
 BASELINE = "gpt4_1106_preview"
 ALPACA_EVAL_REPO, ALPACA_EVAL_COMMIT = "tatsu-lab/alpaca_eval", "cd543a149df89434d8a54582c0151c0b945c3d20"

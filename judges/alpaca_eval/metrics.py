@@ -18,10 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from judges.injection import flag_judge_injection
-from judges.data_sources import content_sha256, read_json_or_jsonl
-from judges.length_control import lc_winrate
-from judges.pairwise import FAILED_PREFERENCE
+from sftbench.judges.injection import flag_judge_injection
+from sftbench.common.downloads import content_sha256, read_json_or_jsonl
+from sftbench.judges.length_control import lc_winrate
+from sftbench.judges.pairwise import FAILED_PREFERENCE
 
 DEFAULT_N_BOOTSTRAP = 200
 GLM_COLUMNS = ["instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference"]
@@ -69,7 +69,7 @@ def bootstrap_replicates(df: pd.DataFrame, df_gamed: Path, n_bootstrap: int, see
                          progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(win-rate replicates, LC replicates), each of length n_bootstrap, resampling prompts with replacement; every
     LC replicate refits alpaca_eval's GLM on the resample (judges/lc_refit.py, the leaderboard's refit too)."""
-    from judges.lc_refit import LCModel
+    from sftbench.leaderboard.lc_refit import LCModel
     rng = np.random.default_rng(seed)
     n = len(df)
     pref = df["preference"].to_numpy(float)

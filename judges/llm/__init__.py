@@ -14,17 +14,17 @@
 Importing this package loads neither torch nor transformers; the local provider does so on first use.
 """
 
-from judges.llm.cache import ResponseCache
-from judges.llm.config import LLMRoleConfig, PriceSpec
-from judges.llm.engine import LLMClient
-from judges.llm.factory import ClientPool, estimate_role_usd, make_client, make_llm_role, make_provider
-from judges.llm.ledger import DEFAULT_PRICES, CostLedger, ModelPrice, estimate_usd
-from judges.llm.local import LocalTransformersProvider, smollm2_gguf_path
-from judges.llm.prompts import PromptTemplate
-from judges.llm.providers import AnthropicProvider, OpenAIProvider
-from judges.llm.roles import LLMPairwiseJudge, LLMRater, LLMTeacher
-from judges.llm.servers import ManagedServer, managed_endpoints, managed_server, start_llamacpp_server
-from judges.llm.chat import (BudgetExceeded, ChatRequest, ChatResponse, LLMEndpointError, LLMError,
+from sftbench.judges.llm.cache import ResponseCache
+from sftbench.judges.llm.config import LLMRoleConfig, PriceSpec
+from sftbench.judges.llm.engine import LLMClient
+from sftbench.judges.llm.factory import ClientPool, estimate_role_usd, make_client, make_llm_role, make_provider
+from sftbench.judges.llm.ledger import DEFAULT_PRICES, CostLedger, ModelPrice, estimate_usd
+from sftbench.judges.llm.local import LocalTransformersProvider, smollm2_gguf_path
+from sftbench.judges.llm.prompts import PromptTemplate
+from sftbench.judges.llm.providers import AnthropicProvider, OpenAIProvider
+from sftbench.judges.llm.roles import LLMPairwiseJudge, LLMRater, LLMTeacher
+from sftbench.judges.llm.servers import ManagedServer, managed_endpoints, managed_server, start_llamacpp_server
+from sftbench.judges.llm.chat import (BudgetExceeded, ChatRequest, ChatResponse, LLMEndpointError, LLMError,
                               ParseFailure)
 
 __all__ = ["ChatRequest", "ChatResponse", "LLMError", "LLMEndpointError", "BudgetExceeded", "ParseFailure",

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from judges.llm.chat import ChatRequest, ChatResponse
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (

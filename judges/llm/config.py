@@ -98,7 +98,7 @@ class LLMRoleConfig(BaseModel):
         if self.provider not in ("local", "llamacpp_server"):
             return Path(self.model_path) if self.model_path else None
         if self.model_path in (None, SMOLLM2):
-            from judges.llm.local import smollm2_gguf_path
+            from sftbench.judges.llm.local import smollm2_gguf_path
             return smollm2_gguf_path()
         return Path(self.model_path).expanduser()
 

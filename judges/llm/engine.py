@@ -21,10 +21,10 @@ from typing import Any, Awaitable, Sequence
 
 import aiohttp
 
-from judges.llm.cache import ResponseCache
-from judges.llm.ledger import CostLedger
-from judges.llm.providers import PermanentError, TransientError
-from judges.llm.chat import ChatRequest, ChatResponse, LLMEndpointError
+from sftbench.judges.llm.cache import ResponseCache
+from sftbench.judges.llm.ledger import CostLedger
+from sftbench.judges.llm.providers import PermanentError, TransientError
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse, LLMEndpointError
 
 log = logging.getLogger("sftbench.llm")
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from judges.llm.cache import ResponseCache
-from judges.llm.config import LLMRoleConfig, RoleName
-from judges.llm.engine import LLMClient
-from judges.llm.ledger import MESSAGE_OVERHEAD_TOKENS, CostLedger, estimate_usd
-from judges.llm.prompts import PromptTemplate
-from judges.llm.providers import AnthropicProvider, OpenAIProvider
-from judges.llm.roles import LLMPairwiseJudge, LLMRater, LLMTeacher
-from judges.llm.chat import LLMError
+from sftbench.judges.llm.cache import ResponseCache
+from sftbench.judges.llm.config import LLMRoleConfig, RoleName
+from sftbench.judges.llm.engine import LLMClient
+from sftbench.judges.llm.ledger import MESSAGE_OVERHEAD_TOKENS, CostLedger, estimate_usd
+from sftbench.judges.llm.prompts import PromptTemplate
+from sftbench.judges.llm.providers import AnthropicProvider, OpenAIProvider
+from sftbench.judges.llm.roles import LLMPairwiseJudge, LLMRater, LLMTeacher
+from sftbench.judges.llm.chat import LLMError
 
 ROLE_CLASSES = {"teacher": LLMTeacher, "rater": LLMRater, "judge": LLMPairwiseJudge}
 
@@ -36,7 +36,7 @@ def make_provider(cfg: LLMRoleConfig) -> Any:
         return OpenAIProvider(cfg.base_url, cfg.key_env(), name=p, key_required=False,
                               max_tokens_field=cfg.max_tokens_field)
     if p == "local":
-        from judges.llm.local import LocalTransformersProvider
+        from sftbench.judges.llm.local import LocalTransformersProvider
         return LocalTransformersProvider(cfg.resolved_model_path(), threads=cfg.threads)
     raise LLMError(f"unknown provider {p!r}")
 

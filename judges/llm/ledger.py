@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from judges.llm.chat import BudgetExceeded, ChatRequest, LLMError
+from sftbench.judges.llm.chat import BudgetExceeded, ChatRequest, LLMError
 
 FREE_PROVIDERS = frozenset({"local", "llamacpp_server", "vllm_server"})
 MESSAGE_OVERHEAD_TOKENS = 8  # chat formatting tokens per message, for estimates

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from judges.llm.chat import ChatRequest, ChatResponse, LLMError
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse, LLMError
 
 KEEP_LOGPROB_POSITIONS = 8
 

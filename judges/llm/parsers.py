@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-from judges.llm.chat import ChatResponse
+from sftbench.judges.llm.chat import ChatResponse
 
 RATING_PARSER_VERSION = "rating-v1"
 LOGPROB_PREFERENCE_PARSER_VERSION = "logprob-preference-v1"

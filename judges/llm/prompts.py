@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from judges.llm.chat import Message
+from sftbench.judges.llm.chat import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 _CHATML = re.compile(r"<\|im_start\|>(\w+)\n?(.*?)<\|im_end\|>", re.DOTALL)

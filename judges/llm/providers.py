@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from judges.llm.chat import ChatRequest, ChatResponse, LLMError
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse, LLMError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 KEEP_LOGPROB_POSITIONS = 8  # top alternatives are kept for the first few output tokens only

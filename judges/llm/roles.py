@@ -13,11 +13,11 @@ from __future__ import annotations
 import threading
 from typing import Any, Awaitable, Callable, Literal, Sequence
 
-from judges.llm import parsers
-from judges.llm.engine import LLMClient, gather_with_progress, run_sync
-from judges.llm.prompts import PromptTemplate
-from judges.llm.chat import ChatRequest, ChatResponse, ParseFailure
-from judges.protocols import Fingerprint
+from sftbench.judges.llm import parsers
+from sftbench.judges.llm.engine import LLMClient, gather_with_progress, run_sync
+from sftbench.judges.llm.prompts import PromptTemplate
+from sftbench.judges.llm.chat import ChatRequest, ChatResponse, ParseFailure
+from sftbench.judges.protocols import Fingerprint
 
 OnFailure = Literal["nan", "raise"]
 REMINDER = "\n\n(Attempt {attempt}: answer strictly in the format asked for above.)"

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from judges.llm.config import LLMRoleConfig
-from judges.llm.chat import LLMError
+from sftbench.judges.llm.config import LLMRoleConfig
+from sftbench.judges.llm.chat import LLMError
 
 
 @dataclass

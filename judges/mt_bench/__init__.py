@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from judges.mt_bench.data import MTBenchData, load_mt_bench
-from judges.text_grader import Grade, TextGrader
-from judges.mt_bench.judge import (JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, GenerateChat, answer_questions,
+from sftbench.judges.mt_bench.data import MTBenchData, load_mt_bench
+from sftbench.judges.text_grader import Grade, TextGrader
+from sftbench.judges.mt_bench.judge import (JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, GenerateChat, answer_questions,
                                    judge_answers, parse_rating)
-from judges.mt_bench.scores import mt_bench_scores, scores_markdown
+from sftbench.judges.mt_bench.scores import mt_bench_scores, scores_markdown
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judges.data_sources import PinnedFile, fetch, provenance, read_json_or_jsonl
+from sftbench.common.downloads import PinnedFile, fetch, provenance, read_json_or_jsonl
 
 FASTCHAT_REPO = "lm-sys/FastChat"
 FASTCHAT_COMMIT = "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"

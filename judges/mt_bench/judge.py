@@ -18,9 +18,9 @@ import ast
 import re
 from typing import Any, Callable, Sequence
 
-from judges.injection import RULES_VERSION, flag_judge_injection
-from judges.mt_bench.data import NEED_REF_CATS, MTBenchData
-from judges.text_grader import TextGrader
+from sftbench.judges.injection import RULES_VERSION, flag_judge_injection
+from sftbench.judges.mt_bench.data import NEED_REF_CATS, MTBenchData
+from sftbench.judges.text_grader import TextGrader
 
 GenerateChat = Callable[[list[list[dict[str, str]]]], list[str]]
 PARSER_VERSION = "mt-bench-rating-v1"  # FastChat's patterns + the 1..10 range check

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from judges.text_grader import TextGrader
-from judges.wildbench.data import (REFERENCE_MODELS, TASK_GROUPS, TASK_WEIGHTS, load_reference_outputs, load_tasks,
+from sftbench.judges.text_grader import TextGrader
+from sftbench.judges.wildbench.data import (REFERENCE_MODELS, TASK_GROUPS, TASK_WEIGHTS, load_reference_outputs, load_tasks,
                                    load_template, task_categories)
-from judges.wildbench.reward import DEFAULT_K, judge_rewards, mixture_of_rewards, wb_reward_metrics
-from judges.wildbench.score import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, judge_scores, wb_score_metrics
+from sftbench.judges.wildbench.reward import DEFAULT_K, judge_rewards, mixture_of_rewards, wb_reward_metrics
+from sftbench.judges.wildbench.score import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, judge_scores, wb_score_metrics
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from judges.data_sources import (DataUnavailable, PinnedFile, fetch, is_offline, reachable, read_json_or_jsonl,
+from sftbench.common.downloads import (DataUnavailable, PinnedFile, fetch, is_offline, reachable, read_json_or_jsonl,
                                  read_text)
 
 WB_REPO, WB_COMMIT = "allenai/WildBench", "d6b8dcaf377d173d031980f97c16e1a82618c03d"

@@ -19,10 +19,10 @@ import json
 import random
 from typing import Any, Mapping, Sequence
 
-from judges.injection import RULES_VERSION, count_flagged, flag_judge_injection
-from judges.text_grader import TextGrader
-from judges.wildbench.data import TASK_WEIGHTS, history_and_query
-from judges.wildbench.score import (MAX_WORDS_TO_EVAL, PARSER_VERSION, REMINDER, TRUNCATED, checklist_markdown,
+from sftbench.judges.injection import RULES_VERSION, count_flagged, flag_judge_injection
+from sftbench.judges.text_grader import TextGrader
+from sftbench.judges.wildbench.data import TASK_WEIGHTS, history_and_query
+from sftbench.judges.wildbench.score import (MAX_WORDS_TO_EVAL, PARSER_VERSION, REMINDER, TRUNCATED, checklist_markdown,
                                     parse_judge_json, shorten, text_sha256)
 
 EMPTY = "[This model response is empty.]"

@@ -16,9 +16,9 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
-from judges.injection import RULES_VERSION, count_flagged, flag_judge_injection
-from judges.text_grader import TextGrader
-from judges.wildbench.data import TASK_WEIGHTS, history_and_query
+from sftbench.judges.injection import RULES_VERSION, count_flagged, flag_judge_injection
+from sftbench.judges.text_grader import TextGrader
+from sftbench.judges.wildbench.data import TASK_WEIGHTS, history_and_query
 
 MAX_WORDS_TO_EVAL = 1000
 TRUNCATED = "... (truncated)"

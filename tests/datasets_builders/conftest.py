@@ -10,8 +10,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from judges.llm import LLMRoleConfig, ResponseCache, make_llm_role
-from judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_llm_role
+from sftbench.judges.llm.loopback import LoopbackServer
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from datasets_builders.builders import alpagasus
-from datasets_builders.builders.base import BuildContext
-from datasets_builders.formats import load_rows
-from datasets_builders.rows import write_jsonl
+from sftbench.datasets_builders.builders import alpagasus
+from sftbench.datasets_builders.builders.base import BuildContext
+from sftbench.datasets_builders.formats import load_rows
+from sftbench.common.rows import write_jsonl
 from tests.conftest import shared_data
 from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from datasets_builders.registry import BUILDERS, prompt_ids, roles_used
-from suites.cli import main
+from sftbench.datasets_builders.registry import BUILDERS, prompt_ids, roles_used
+from sftbench.suites.engine.cli import main
 from tests.conftest import shared_data
 
 LIMA = "long_is_more/data/lima/fastchat_lima_1k.json.gz"
@@ -77,7 +77,7 @@ def test_lima_keeps_multi_turn_conversations_or_leaves_them_out(tmp_path):
 
 
 def test_expected_calls_for_cost_estimates():
-    from datasets_builders.registry import expected_calls
+    from sftbench.datasets_builders.registry import expected_calls
     assert expected_calls("alpagasus", {}, 500) == {"rater": 500}
     assert expected_calls("longest", {"k": 10, "refine": True}, 5) == {"teacher": 5}
     assert expected_calls("random", {}, 5) == {}

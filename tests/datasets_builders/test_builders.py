@@ -2,10 +2,10 @@
 
 import pytest
 
-from datasets_builders.builders import alpagasus, full, lima, longest, random_k, skillmix
-from datasets_builders.builders.base import BuildContext
-from datasets_builders.lengths import nltk_word_count
-from datasets_builders.registry import UnknownBuilder, get_builder, parse_params
+from sftbench.datasets_builders.builders import alpagasus, full, lima, longest, random_k, skillmix
+from sftbench.datasets_builders.builders.base import BuildContext
+from sftbench.datasets_builders.lengths import nltk_word_count
+from sftbench.datasets_builders.registry import UnknownBuilder, get_builder, parse_params
 
 
 def row(i, output):
@@ -117,7 +117,7 @@ def test_registry_suggests_closest_name_and_validates_params():
 
 
 def test_every_builder_names_its_size_field():
-    from datasets_builders.registry import BUILDERS
+    from sftbench.datasets_builders.registry import BUILDERS
     for name in BUILDERS:
         module = get_builder(name)
         assert module.SIZE_FIELD in module.Params.model_fields, name

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 
-from datasets_builders.builders import longest
-from datasets_builders.builders.base import BuildContext
-from datasets_builders.formats import load_rows
-from datasets_builders.refine import extract_segments
-from suites.build_cli import build_to_file, load_roles_file
-from suites.cli import main
-from suites.schema import RoleSpec
+from sftbench.datasets_builders.builders import longest
+from sftbench.datasets_builders.builders.base import BuildContext
+from sftbench.datasets_builders.formats import load_rows
+from sftbench.datasets_builders.refine import extract_segments
+from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
+from sftbench.suites.engine.cli import main
+from sftbench.suites.engine.schema import RoleSpec
 from tests.conftest import shared_data
 from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin
 

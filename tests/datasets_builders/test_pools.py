@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from datasets_builders.formats import load_rows
-from datasets_builders.pools import HUB_SOURCES, load_pool, pool_from_arg
-from datasets_builders.rows import RowError
+from sftbench.datasets_builders.formats import load_rows
+from sftbench.datasets_builders.pools import HUB_SOURCES, load_pool, pool_from_arg
+from sftbench.common.rows import RowError
 from tests.conftest import shared_data
 from tests.datasets_builders.conftest import corrupt_copy
 
@@ -122,7 +122,7 @@ def test_hub_source_offline_without_cache_says_what_to_do(tmp_path, monkeypatch)
 
 
 def test_the_github_pinned_skillmix_release_downloads_verifies_and_caches(mirror, monkeypatch):
-    from datasets_builders.pools import GITHUB_SOURCES
+    from sftbench.datasets_builders.pools import GITHUB_SOURCES
     gh = GITHUB_SOURCES["ism_sda_1k"]
     served = mirror / gh.repo / gh.commit / gh.file
     served.parent.mkdir(parents=True)

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from datasets_builders.builders import skillmix
-from datasets_builders.builders.base import BuildContext
-from datasets_builders.formats import load_rows
-from datasets_builders.skillmix_gen import parse, plan_upstream
-from datasets_builders.skillmix_lists import load_released
-from judges.prompt_registry import PromptError
+from sftbench.datasets_builders.builders import skillmix
+from sftbench.datasets_builders.builders.base import BuildContext
+from sftbench.datasets_builders.formats import load_rows
+from sftbench.datasets_builders.skillmix_gen import parse, plan_upstream
+from sftbench.datasets_builders.skillmix_lists import load_released
+from sftbench.judges.prompt_registry import PromptError
 from tests.conftest import shared_data
 from tests.datasets_builders.conftest import corrupt_copy
 
@@ -145,8 +145,8 @@ def test_stage_a_sda_and_sdd_with_the_teacher(llm_role):
         return "\n".join(f"{i}. skill_{i + body['seed']}" for i in range(5))
     teacher, _ = llm_role("teacher", respond)
     ctx = BuildContext(seed=0, teacher=teacher)
-    from datasets_builders.llm_calls import LLMCalls
-    from datasets_builders.skillmix_lists import extract_sda, extract_sdd
+    from sftbench.datasets_builders.llm_calls import LLMCalls
+    from sftbench.datasets_builders.skillmix_lists import extract_sda, extract_sdd
     calls = LLMCalls(teacher, "teacher", "skillmix", "test")
     skills, queries, info = extract_sda(calls, 8, 2, seed=0)
     assert len(skills) == 8 and [q.query_str for q in queries] == ["Asking", "Planning"] and info["extracted"] == "sda"
@@ -160,7 +160,7 @@ def test_stage_a_sda_and_sdd_with_the_teacher(llm_role):
 
 
 def test_the_world_teacher_cannot_run_a_conversation():
-    from datasets_builders import world
+    from sftbench.datasets_builders import world
     ctx = BuildContext(teacher=world.WorldTeacher(), skills=world.SKILL_NAMES, query_types=world.QUERY_TYPES)
     with pytest.raises(ValueError, match="needs an LLM teacher"):
         skillmix.build([], skillmix.Params(n=2, conversation="ours_skillmix_conversation"), ctx)
@@ -169,7 +169,7 @@ def test_the_world_teacher_cannot_run_a_conversation():
 
 @pytest.mark.slow
 def test_a_20_example_conversation_build_on_the_in_process_smollm2(tmp_path):
-    from judges.llm import LLMRoleConfig, make_llm_role
+    from sftbench.judges.llm import LLMRoleConfig, make_llm_role
     teacher = make_llm_role("teacher", LLMRoleConfig(provider="local", model_path="smollm2", max_tokens=3, threads=1))
     turns = tmp_path / "two_turns.json"
     turns.write_text(json.dumps(["Write a question that needs {skills_str}, as: ### Instruction: <question>",

@@ -10,13 +10,13 @@ from collections import Counter
 
 import pytest
 
-from datasets_builders.rows import prompt_text, validate_row
-from datasets_builders.world import (SKILLS, STYLES, gamed_outputs, make_curated, make_eval_prompts, make_pool,
+from sftbench.common.rows import prompt_text, validate_row
+from sftbench.datasets_builders.world import (SKILLS, STYLES, gamed_outputs, make_curated, make_eval_prompts, make_pool,
                                      pool_text, reference_outputs, score_output, task_from_spec)
-from datasets_builders.world.generate import POOL_STYLE_WEIGHTS
-from datasets_builders.world.scoring import extract_answers
-from datasets_builders.world.skills import is_held_out
-from datasets_builders.world.styles import render
+from sftbench.datasets_builders.world.generate import POOL_STYLE_WEIGHTS
+from sftbench.datasets_builders.world.scoring import extract_answers
+from sftbench.datasets_builders.world.skills import is_held_out
+from sftbench.datasets_builders.world.styles import render
 
 
 def _key(spec: dict) -> str:

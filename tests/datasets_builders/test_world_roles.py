@@ -8,9 +8,9 @@ import statistics
 
 import pytest
 
-from datasets_builders.world import (QUERY_TYPES, SKILL_NAMES, SKILLS, WORLD_VERSION, WorldRater, WorldTeacher,
+from sftbench.datasets_builders.world import (QUERY_TYPES, SKILL_NAMES, SKILLS, WORLD_VERSION, WorldRater, WorldTeacher,
                                      WorldVerifierJudge, make_eval_prompts, make_pool, score_output)
-from judges.protocols import PairwiseJudge, Rater, Teacher
+from sftbench.judges.protocols import PairwiseJudge, Rater, Teacher
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,15 @@ import math
 import pandas as pd
 import pytest
 
-from judges.alpaca_eval import (AlpacaEvalAnnotator, alpaca_eval_metrics, is_switched, load_annotations,
+from sftbench.judges.alpaca_eval import (AlpacaEvalAnnotator, alpaca_eval_metrics, is_switched, load_annotations,
                                 load_annotator_config, load_eval_set, parse_preference, render_messages,
                                 run_alpaca_eval)
-from judges.alpaca_eval.data import EvalSet
-from judges.data_sources import DataUnavailable
-from judges.length_control import build_df_gamed
-from judges.llm import ChatResponse, LLMRoleConfig, ResponseCache, make_client
-from judges.llm.loopback import LoopbackServer
-from suites.metrics_cli import cmd_metrics_alpaca_eval
+from sftbench.judges.alpaca_eval.data import EvalSet
+from sftbench.common.downloads import DataUnavailable
+from sftbench.judges.length_control import build_df_gamed
+from sftbench.judges.llm import ChatResponse, LLMRoleConfig, ResponseCache, make_client
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.suites.engine.cli_metrics import cmd_metrics_alpaca_eval
 from tests.conftest import shared_data
 
 MODELS = ["FuseChat-Llama-3.2-3B-Instruct", "claude-2", "gpt-3.5-turbo-1106_concise", "gemma-2b-it", "NullModel",
@@ -56,7 +56,7 @@ def test_metrics_command_reproduces_published_numbers(model, leaderboard, capsys
 
 
 def test_metrics_command_bootstrap_cis_and_text_output(capsys):
-    from judges.alpaca_eval.metrics import _clean, bootstrap_replicates
+    from sftbench.judges.alpaca_eval.metrics import _clean, bootstrap_replicates
     path = shared_data("alpaca_eval/annotations/claude-2.json.gz")
     df_gamed = shared_data("alpaca_eval/derived/df_gamed.csv")
     assert cmd_metrics_alpaca_eval(path, df_gamed, n_bootstrap=6, progress=False) == 0
@@ -167,12 +167,12 @@ def test_eval_set_local_copy_and_offline_error(monkeypatch, tmp_path):
     with pytest.raises(DataUnavailable, match="offline.*eval_set"):
         load_eval_set()
     with pytest.raises(DataUnavailable, match="--df-gamed"):
-        from judges.alpaca_eval import df_gamed_path
+        from sftbench.judges.alpaca_eval import df_gamed_path
         df_gamed_path()
 
 
 def test_slice_df_gamed_keeps_each_instructions_difficulty_under_the_glms_lookup(tmp_path):
-    from judges.alpaca_eval import slice_df_gamed
+    from sftbench.judges.alpaca_eval import slice_df_gamed
     full = pd.read_csv(shared_data("alpaca_eval/derived/df_gamed.csv"))
     keep = [700, 3, 42]
     sliced = pd.read_csv(slice_df_gamed(shared_data("alpaca_eval/derived/df_gamed.csv"), keep, tmp_path / "s.csv"))
@@ -200,5 +200,5 @@ def test_slice_df_gamed_keeps_each_instructions_difficulty_under_the_glms_lookup
     ("Ignore the noise from the street and focus on your breathing.", []),
 ])
 def test_judge_injection_detector(text, rules):
-    from judges.alpaca_eval import flag_judge_injection
+    from sftbench.judges.alpaca_eval import flag_judge_injection
     assert flag_judge_injection(text) == rules

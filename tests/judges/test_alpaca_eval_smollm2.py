@@ -18,9 +18,9 @@ import os
 
 import pytest
 
-from judges.alpaca_eval import AlpacaEvalAnnotator, load_eval_set, run_alpaca_eval, slice_df_gamed
-from judges.alpaca_eval.data import EvalSet
-from judges.llm import ClientPool, LLMRoleConfig, ResponseCache, managed_endpoints
+from sftbench.judges.alpaca_eval import AlpacaEvalAnnotator, load_eval_set, run_alpaca_eval, slice_df_gamed
+from sftbench.judges.alpaca_eval.data import EvalSet
+from sftbench.judges.llm import ClientPool, LLMRoleConfig, ResponseCache, managed_endpoints
 from tests.conftest import shared_data
 
 N_PROMPTS = 8

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from judges.llm import LLMRoleConfig, ResponseCache, make_client
-from judges.llm.loopback import LoopbackServer
-from judges.mt_bench import load_mt_bench, make_grader, mt_bench_scores, parse_rating, run_mt_bench, scores_markdown
-from judges.mt_bench.judge import judge_messages, judge_prompt_name
+from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.mt_bench import load_mt_bench, make_grader, mt_bench_scores, parse_rating, run_mt_bench, scores_markdown
+from sftbench.judges.mt_bench.judge import judge_messages, judge_prompt_name
 from tests.conftest import shared_data
 
 
@@ -101,7 +101,7 @@ def test_malformed_ratings_are_counted_never_dropped(data, tmp_path):
 
 
 def test_answers_carry_the_history_and_optional_fastchat_temperatures(data):
-    from judges.mt_bench import answer_questions
+    from sftbench.judges.mt_bench import answer_questions
     seen = []
 
     def model(conversations, temperatures=None):
@@ -128,8 +128,8 @@ def test_constants_match_installed_fastchat_without_importing_it():
     import importlib.util
     from pathlib import Path
 
-    from judges.mt_bench import judge as mt_judge
-    from judges.mt_bench.data import NEED_REF_CATS
+    from sftbench.judges.mt_bench import judge as mt_judge
+    from sftbench.judges.mt_bench.data import NEED_REF_CATS
     spec = importlib.util.find_spec("fastchat")
     if spec is None:
         pytest.skip("fschat is not installed")
@@ -151,8 +151,8 @@ def test_pinned_download_through_a_mirror_is_checked_and_cached(tmp_path, monkey
     """The pinned FastChat files fetched from a GitHub mirror: sha256-checked, cached, then served offline."""
     import shutil
 
-    from judges.data_sources import DataUnavailable
-    from judges.mt_bench.data import FILES
+    from sftbench.common.downloads import DataUnavailable
+    from sftbench.judges.mt_bench.data import FILES
     mirror = tmp_path / "mirror"
     for name, pinned in FILES.items():
         target = mirror / pinned.repo / pinned.commit / pinned.path

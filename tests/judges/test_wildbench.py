@@ -9,13 +9,13 @@ import re
 
 import pytest
 
-from judges.data_sources import DataUnavailable
-from judges.llm import LLMRoleConfig, ResponseCache, make_client
-from judges.llm.loopback import LoopbackServer
-from judges.wildbench import (load_tasks, load_template, make_grader, run_wildbench, task_categories,
+from sftbench.common.downloads import DataUnavailable
+from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.wildbench import (load_tasks, load_template, make_grader, run_wildbench, task_categories,
                               wb_reward_metrics, wb_score_metrics)
-from judges.wildbench.reward import EMPTY, assignments, parse_choice, render_pairwise_prompt
-from judges.wildbench.score import parse_score, render_score_prompt, shorten
+from sftbench.judges.wildbench.reward import EMPTY, assignments, parse_choice, render_pairwise_prompt
+from sftbench.judges.wildbench.score import parse_score, render_score_prompt, shorten
 from tests.conftest import shared_data
 
 TASKS = [
@@ -71,7 +71,7 @@ def test_published_wb_score_of_gemma_2b_it_from_its_per_example_scores():
     assert m["total"] == published["total"] == 1021 and m["avg_len"] == pytest.approx(published["avg_len"])
     assert m["n_unparsed"] == 0 and m["task_macro_score"] is None  # task tags live on the hub only
     # the task macro is the leaderboard's weighted mean of the published group scores
-    from judges.wildbench import TASK_WEIGHTS
+    from sftbench.judges.wildbench import TASK_WEIGHTS
     groups = published["task_categorized_scores"]
     macro = sum(groups[g] * w for g, w in TASK_WEIGHTS.items()) / sum(TASK_WEIGHTS.values())
     assert macro == pytest.approx(published["task_macro_score"], abs=1e-12)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judges.length_control import build_df_gamed, lc_winrate
+from sftbench.judges.length_control import build_df_gamed, lc_winrate
 
 JUDGE = {"provider": "world", "model": "world-verifier", "version": "1", "length_bias": 0.15}
 RECIPE = {"epochs": 1.0, "lr": 0.002, "batch_size": 16, "seed": 0}
@@ -111,7 +111,7 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
         picks = sorted(judge_dirs)[:2]
         original = [a["preference"] for step in picks for a in judge_dirs[step][:6]]
         again = np.clip(np.array(original) + rng.normal(0, noise_sd, len(original)), 1, 2) if noise_sd else original
-        from suites.noise_floor import summarize
+        from sftbench.suites.evaluations.alpaca_eval.noise_floor import summarize
         doc = {"judge": judge, "judge_steps": picks, "sample_size": 12, "seed": 0, "n_failed": 0,
                **summarize(original, list(again)), "examples": []}
         _step(out, "noisefloor", "judge", {"config": {"sample_size": 12}, "inputs": {"judges": picks}},

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from leaderboard.paired import sign_flip_pvalue
-from leaderboard.results import ResultsTable, Run
-from leaderboard.stats import Settings, compute
+from sftbench.leaderboard.paired import sign_flip_pvalue
+from sftbench.leaderboard.results import ResultsTable, Run
+from sftbench.leaderboard.stats import Settings, compute
 
 ALPHA = 0.05
 FAST = Settings(alpha=ALPHA, n_bootstrap=50, n_bootstrap_lc=0, n_permutations=300)

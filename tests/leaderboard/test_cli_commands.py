@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from suites.leaderboard_cli import add_commands, cmd_compare, cmd_leaderboard
+from sftbench.suites.engine.cli_leaderboard import add_commands, cmd_compare, cmd_leaderboard
 from tests.leaderboard.fakeruns import DatasetSpec, write_suite
 
 QUICK = {"n_bootstrap": 60, "n_bootstrap_lc": 0, "n_permutations": 1000}

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leaderboard.report import FORMATS, write_reports
-from suites.leaderboard_cli import _suite_settings
+from sftbench.leaderboard.report import FORMATS, write_reports
+from sftbench.suites.engine.cli_leaderboard import _suite_settings
 from tests.leaderboard.conftest import FAST
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard.report import write_reports
-from leaderboard.stats import Settings
+from sftbench.leaderboard.report import write_reports
+from sftbench.leaderboard.stats import Settings
 from tests.leaderboard.chromium import Browser, find_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from datasets_builders import world
-from judges.pairwise import annotate_pairs
-from suites.noise_floor import pairwise_noise_floor, summarize
+from sftbench.datasets_builders import world
+from sftbench.judges.pairwise import annotate_pairs
+from sftbench.suites.evaluations.alpaca_eval.noise_floor import pairwise_noise_floor, summarize
 
 
 @pytest.fixture(scope="module")

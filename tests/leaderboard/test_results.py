@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from judges.length_control import lc_winrate
-from judges.lc_refit import LCModel
-from leaderboard.report import build, render
-from leaderboard.results import ResultsTable, load_results
-from leaderboard.stats import Settings, compute
+from sftbench.judges.length_control import lc_winrate
+from sftbench.leaderboard.lc_refit import LCModel
+from sftbench.leaderboard.report import build, render
+from sftbench.leaderboard.results import ResultsTable, load_results
+from sftbench.leaderboard.stats import Settings, compute
 from tests.leaderboard.conftest import FAST
 
 
@@ -77,7 +77,7 @@ def _alpaca_eval_lc(ann: pd.DataFrame, df_gamed) -> float:
     """alpaca_eval's own GLM on annotations whose index holds each row's original prompt position."""
     import warnings
 
-    from judges.length_control import _glm_module, local_hub_files
+    from sftbench.judges.length_control import _glm_module, local_hub_files
     with local_hub_files({"df_gamed.csv": df_gamed}), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _glm_module().get_length_controlled_winrate(ann, save_weights_dir=None,

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from leaderboard import bootstrap as bs
-from leaderboard import paired
-from leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
-from leaderboard.stats import Settings
+from sftbench.leaderboard import bootstrap as bs
+from sftbench.leaderboard import paired
+from sftbench.leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
+from sftbench.leaderboard.stats import Settings
 
 
 def test_bootstrap_se_of_a_bernoulli_mean_matches_the_analytic_value():

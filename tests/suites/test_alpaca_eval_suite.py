@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from judges.llm.loopback import LoopbackServer
-from suites.cli import main
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.suites.engine.cli import main
 from tests.conftest import shared_data
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")
@@ -106,9 +106,9 @@ def test_a_missing_local_eval_set_is_a_clear_error_before_any_step(tmp_path, cap
 
 
 def test_plan_estimates_the_judge_calls_of_every_evaluation(tmp_path):
-    from suites.cost_estimate import pending_calls
-    from suites.plan import make_plan
-    from suites.schema import load_suite
+    from sftbench.suites.engine.cost_estimate import pending_calls
+    from sftbench.suites.engine.plan import make_plan
+    from sftbench.suites.engine.schema import load_suite
     data = shared_data("alpaca_eval")
     judge = {"provider": "openai_compatible", "params": {"model": "j", "base_url": "http://127.0.0.1:9/v1"}}
     suite = load_suite(TINY, {

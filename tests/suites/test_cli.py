@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from suites.cli import main
+from sftbench.suites.engine.cli import main
 
 
 @pytest.fixture

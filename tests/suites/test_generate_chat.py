@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from suites.base_models import random_init
-from suites.chat_templates import TEMPLATES, get_template, save_checkpoint_template
-from suites.generate import decoding_record, generate, generate_chat, generate_turns, resolve_backend
-from suites.tokenizer_train import train_tokenizer
+from sftbench.suites.models.base_models import random_init
+from sftbench.suites.models.chat_templates import TEMPLATES, get_template, save_checkpoint_template
+from sftbench.suites.models.generate import decoding_record, generate, generate_chat, generate_turns, resolve_backend
+from sftbench.suites.models.tokenizer_train import train_tokenizer
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
             max_position_embeddings=256)
@@ -46,7 +46,7 @@ def test_generate_chat_matches_generate_for_single_turns(model_dir: Path) -> Non
 
 
 def test_generate_turns_feeds_the_models_own_answers(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import suites.generate as gen
+    import sftbench.suites.models.generate as gen
 
     seen: list[list[list[dict]]] = []
     real = gen._generate

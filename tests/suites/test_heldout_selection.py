@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from suites import heldout
-from suites.cli import main
-from suites.plan import make_plan
-from suites.schema import WorldSpec, load_suite
-from suites.steps import world_step
-from suites.store import StepKey
-from suites.yaml_source import SuiteError
+from sftbench.suites.evaluations.heldout import metric as heldout
+from sftbench.suites.engine.cli import main
+from sftbench.suites.engine.plan import make_plan
+from sftbench.suites.engine.schema import WorldSpec, load_suite
+from sftbench.suites.engine.steps import world_step
+from sftbench.suites.engine.store import StepKey
+from sftbench.suites.engine.yaml_source import SuiteError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -120,9 +120,9 @@ class ScriptedJudge:
 
 
 def test_metric_is_the_win_rate_with_ties_and_failures_as_half(tmp_path, monkeypatch):
-    import suites.generate
+    import sftbench.suites.models.generate as generate_module
     answers = ["good", "tie", "fail", "bad"]
-    monkeypatch.setattr(suites.generate, "generate", lambda *a, **k: list(answers))
+    monkeypatch.setattr(generate_module, "generate", lambda *a, **k: list(answers))
     prompts = [{"instruction": f"q{i}", "input": ""} for i in range(4)]
     metric = heldout.HeldoutMetric(prompts, ["ref"] * 4, ScriptedJudge(), 8, 4, 1, True, tmp_path, "m")
     assert metric(tmp_path / "epoch-1") == pytest.approx(100 * (1 + 0.5 + 0.5 + 0) / 4)

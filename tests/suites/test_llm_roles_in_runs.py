@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from judges.llm.loopback import LoopbackServer
-from suites.cli import main
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.suites.engine.cli import main
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")
 KEY_ENV, FAKE_KEY = "SFTBENCH_TEST_JUDGE_KEY", "sk-test-judge-key-never-stored-42"

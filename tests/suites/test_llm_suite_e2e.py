@@ -22,7 +22,7 @@ FAKE_KEY = "sk-test-must-never-be-written-0123456789"
 
 def run(runs: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": FAKE_KEY}
-    return subprocess.run([sys.executable, "-m", "suites.cli", "run", "quickstart-llm", "--runs-dir", str(runs),
+    return subprocess.run([sys.executable, "-m", "sftbench.suites.engine.cli", "run", "quickstart-llm", "--runs-dir", str(runs),
                            "--quiet", *SMALL], capture_output=True, text=True, timeout=1200, env=env)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from judges.llm.loopback import LoopbackServer
-from suites.cli import main
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.suites.engine.cli import main
 from tests.conftest import shared_data
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")

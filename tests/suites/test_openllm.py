@@ -13,11 +13,11 @@ import yaml
 
 from pydantic import ValidationError
 
-from suites.openllm import CATALOG, OPENLLM_V1, RESULTS_FILE, OpenLLMConfig, OpenLLMDataError, TaskSpec, \
+from sftbench.suites.evaluations.openllm.run import CATALOG, OPENLLM_V1, RESULTS_FILE, OpenLLMConfig, OpenLLMDataError, TaskSpec, \
     checkpoint_fingerprint, flat_table, openllm_step, preset_tasks, run_openllm
-from suites.openllm_catalog import LOCAL_DATA_SETTING, TASKS_DIR
-from suites.openllm_data import PreparedTask
-from suites.openllm_results import average, column_result, sample_scores
+from sftbench.suites.evaluations.openllm.catalog import LOCAL_DATA_SETTING, TASKS_DIR
+from sftbench.suites.evaluations.openllm.data import PreparedTask
+from sftbench.suites.evaluations.openllm.results import average, column_result, sample_scores
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "openllm"
 MMLU_SUBJECTS = ["abstract_algebra", "anatomy"]
@@ -46,10 +46,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny fine-tuning-format checkpoint: world BPE tokenizer, briefly pretrained Llama, chatml template."""
     from transformers import AutoTokenizer
 
-    from datasets_builders.world import make_pool, pool_text
-    from suites.base_model import TinyModelConfig, pretrain_base
-    from suites.chat_templates import get_template, save_checkpoint_template
-    from suites.tokenizer_train import train_tokenizer
+    from sftbench.datasets_builders.world import make_pool, pool_text
+    from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
+    from sftbench.suites.models.chat_templates import get_template, save_checkpoint_template
+    from sftbench.suites.models.tokenizer_train import train_tokenizer
 
     root = tmp_path_factory.mktemp("ckpt")
     texts = list(pool_text(make_pool(300, seed=0)))
@@ -281,8 +281,8 @@ def test_shipped_yamls_pin_the_catalog_revisions() -> None:
 
 
 def test_world_mc_questions_are_held_out_with_four_distinct_options() -> None:
-    from datasets_builders.world.mc_task import make_mc_questions
-    from datasets_builders.world.skills import get_skill, is_held_out, task_from_spec
+    from sftbench.datasets_builders.world.mc_task import make_mc_questions
+    from sftbench.datasets_builders.world.skills import get_skill, is_held_out, task_from_spec
 
     rows = make_mc_questions(60, seed=3)
     assert rows == make_mc_questions(60, seed=3) and rows != make_mc_questions(60, seed=4)

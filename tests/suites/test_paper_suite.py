@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from suites.cli import main
-from suites.schema import load_suite
+from sftbench.suites.engine.cli import main
+from sftbench.suites.engine.schema import load_suite
 
 SUITE = Path(__file__).resolve().parents[2] / "suites" / "papers-llama3-8b.yaml"
 DATASETS = ("random", "longest", "alpagasus", "lima", "skillmix")

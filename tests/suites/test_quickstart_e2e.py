@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from suites.cli import main
+from sftbench.suites.engine.cli import main
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 QUICKSTART_DATASETS = {"skillmix", "longest", "alpagasus", "lima", "random", "full"}
@@ -23,7 +23,7 @@ def leaderboard(runs: Path, suite: str) -> list[dict]:
 
 
 def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suites.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sftbench.suites.engine.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
@@ -56,7 +56,7 @@ def test_killed_during_training_resumes_to_the_same_leaderboard(tmp_path):
     assert main(["run", suite, "--runs-dir", str(clean), "--quiet"]) == 0
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "suites.cli", "run", suite, "--runs-dir", str(killed), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "sftbench.suites.engine.cli", "run", suite, "--runs-dir", str(killed), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((killed / "tiny").glob(".tmp-train-*")):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from suites.cli import main
-from suites.schema import load_suite, resolve_suite_path
-from suites.yaml_source import SuiteError
+from sftbench.suites.engine.cli import main
+from sftbench.suites.engine.schema import load_suite, resolve_suite_path
+from sftbench.suites.engine.yaml_source import SuiteError
 
 GOOD = """\
 name: demo

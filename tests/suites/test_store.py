@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from suites.hashing import hash_dir, hash_obj
-from suites.store import MANIFEST, StepKey, Store
+from sftbench.common.hashing import hash_dir, hash_obj
+from sftbench.suites.engine.store import MANIFEST, StepKey, Store
 
 
 def key(**config):

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from suites.base_models import random_init
-from suites.chat_templates import TEMPLATES, get_template, save_checkpoint_template
-from suites.tokenizer_train import train_tokenizer
-from suites.train import Recipe, build_sft_trainer, sft_train, to_prompt_completion
-from suites.train_data import conversation, is_multi_turn, prepare_sft_data, tokenize_conversation
+from sftbench.suites.models.base_models import random_init
+from sftbench.suites.models.chat_templates import TEMPLATES, get_template, save_checkpoint_template
+from sftbench.suites.models.tokenizer_train import train_tokenizer
+from sftbench.suites.models.train import Recipe, build_sft_trainer, sft_train, to_prompt_completion
+from sftbench.suites.models.train_data import conversation, is_multi_turn, prepare_sft_data, tokenize_conversation
 
 ANIMALS = ["fox", "owl", "otter", "heron", "badger", "lynx"]
 PLACES = ["the river", "the old mill", "the pine forest", "the north hill"]
@@ -161,7 +161,7 @@ def test_training_prefix_equals_the_generation_prompt(name: str, system: str | N
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """For every assistant turn i of a 3-turn conversation, the training sequence up to turn i is exactly what
     MT-Bench style generation (`generate_turns`) renders and tokenizes for the conversation so far."""
-    import suites.generate as gen
+    import sftbench.suites.models.generate as gen
 
     template = get_template(name)
     row = _multi(2, 3)

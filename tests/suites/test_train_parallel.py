@@ -1,6 +1,6 @@
 """Multi-process training on CPU: `torchrun` data parallelism, the shipped accelerate configs, refused FSDP on CPU.
 
-Each test launches real processes (gloo backend) running `python -m suites.train_launch`, the command the README
+Each test launches real processes (gloo backend) running `python -m sftbench.suites.models.train_launch`, the command the README
 documents for `accelerate launch` / `torchrun` on GPUs.
 """
 
@@ -49,8 +49,8 @@ def _free_port() -> int:
 
 def _launch(launcher: list[str], base: Path, data: Path, recipe: dict, out: Path,
             extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    """`launcher` ends with a script path, or `-m suites.train_launch` is added."""
-    module = [] if launcher[-1].endswith(".py") else ["-m", "suites.train_launch"]
+    """`launcher` ends with a script path, or `-m sftbench.suites.models.train_launch` is added."""
+    module = [] if launcher[-1].endswith(".py") else ["-m", "sftbench.suites.models.train_launch"]
     command = [*launcher, *module, "--base", str(base), "--data", str(data),
                "--recipe", json.dumps(recipe), "--out", str(out), "--quiet", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes, also on a GPU host
@@ -91,7 +91,7 @@ def test_two_processes_train_the_same_weights_as_one(base: Path, data: Path, tmp
 KILL_AT_STEP = '''
 import os, sys
 import transformers
-from suites.train_launch import main
+from sftbench.suites.models.train_launch import main
 
 class Kill(transformers.TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
@@ -135,7 +135,7 @@ def test_fsdp_config_on_cpu_is_refused_with_the_cpu_command(base: Path, data: Pa
     run = _launch(launcher, base, data, RECIPE, tmp_path / "out")
     assert run.returncode != 0
     assert "the launcher asked for FSDP but accelerate runs MULTI_CPU" in run.stderr
-    assert "torchrun --nproc_per_node N -m suites.train_launch" in run.stderr
+    assert "torchrun --nproc_per_node N -m sftbench.suites.models.train_launch" in run.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
@@ -146,7 +146,7 @@ def test_shipped_accelerate_configs_are_what_accelerate_launch_reads(name: str) 
 
     config = ClusterConfig.from_yaml_file(CONFIGS / name)  # unknown keys are an error here
     assert config.mixed_precision == "bf16" and config.num_machines == 1
-    args = launch_command_parser().parse_args(["--config_file", str(CONFIGS / name), "-m", "suites.train_launch"])
+    args = launch_command_parser().parse_args(["--config_file", str(CONFIGS / name), "-m", "sftbench.suites.models.train_launch"])
     args, _, _ = _validate_launch_command(args)
     if name == "fsdp.yaml":
         from accelerate.utils import FullyShardedDataParallelPlugin

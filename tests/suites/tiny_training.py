@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from suites.base_models import random_init
-from suites.tokenizer_train import train_tokenizer
+from sftbench.suites.models.base_models import random_init
+from sftbench.suites.models.tokenizer_train import train_tokenizer
 
 ANIMALS = ["fox", "owl", "otter", "heron", "badger", "lynx"]
 PLACES = ["the river", "the old mill", "the pine forest", "the north hill"]

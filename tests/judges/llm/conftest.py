@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback import LoopbackServer
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-7f3a9c21e5b84d06"
 KEY_ENV = "SFTBENCH_TEST_LLM_KEY"

@@ -10,10 +10,10 @@ import signal
 
 import pytest
 
-from judges.llm import (BudgetExceeded, ChatRequest, ChatResponse, CostLedger, LLMClient, LLMRoleConfig,
+from sftbench.judges.llm import (BudgetExceeded, ChatRequest, ChatResponse, CostLedger, LLMClient, LLMRoleConfig,
                         OpenAIProvider, ResponseCache, estimate_role_usd, estimate_usd)
-from judges.llm.ledger import DEFAULT_PRICES, lookup_price
-from judges.llm.loopback import default_answer
+from sftbench.judges.llm.ledger import DEFAULT_PRICES, lookup_price
+from sftbench.judges.llm.loopback import default_answer
 from tests.judges.llm.conftest import FAKE_KEY, KEY_ENV, files_containing
 
 PRICES = {"gpt-test": (1000.0, 3000.0)}  # USD per 1M tokens: 0.001 per prompt token, 0.003 per completion token

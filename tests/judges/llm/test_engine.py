@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from judges.llm import (AnthropicProvider, ChatRequest, LLMClient, LLMEndpointError, LLMError, OpenAIProvider)
-from judges.llm.loopback import default_answer
+from sftbench.judges.llm import (AnthropicProvider, ChatRequest, LLMClient, LLMEndpointError, LLMError, OpenAIProvider)
+from sftbench.judges.llm.loopback import default_answer
 from tests.judges.llm.conftest import FAKE_KEY, KEY_ENV
 
 

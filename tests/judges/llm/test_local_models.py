@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from judges.llm import (ChatRequest, ClientPool, LLMRoleConfig, ResponseCache, make_llm_role,
+from sftbench.judges.llm import (ChatRequest, ClientPool, LLMRoleConfig, ResponseCache, make_llm_role,
                         managed_endpoints, smollm2_gguf_path)
-from judges.protocols import PairwiseJudge
+from sftbench.judges.protocols import PairwiseJudge
 
 QUESTION = {"instruction": "What is the capital of France?"}
 GOOD, BAD = "The capital of France is Paris.", "Bananas are yellow."

@@ -1,0 +1,165 @@
+"""The `sftbench` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from sftbench.datasets_builders.registry import UnknownBuilder
+from sftbench.common.rows import RowError
+from sftbench.suites.engine.yaml_source import SuiteError
+
+DEFAULT_RUNS = Path("runs")
+
+
+def _parse_set(values: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. recipe.epochs=2), got {item!r}")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _suite_args(p: argparse.ArgumentParser, runs: bool = True) -> None:
+    p.add_argument("suite", nargs="?", help="suite YAML file or shipped suite name (default: quickstart)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite field, e.g. --set recipe.epochs=2 (CLI > suite file > defaults)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (overrides the suite's `threads`)")
+    if runs:
+        p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS, help="artifact store root (default: runs/)")
+
+
+def _load(args: argparse.Namespace):
+    from sftbench.suites.engine.schema import load_suite, resolve_suite_path
+    overrides = _parse_set(args.set)
+    if args.threads:
+        overrides["threads"] = args.threads
+    return load_suite(resolve_suite_path(args.suite), overrides)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    suite = _load(args)
+    print(f"ok: suite '{suite.name}' with {len(suite.datasets)} datasets, seeds {suite.seeds}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sftbench.suites.engine.plan import make_plan
+    from sftbench.suites.engine.executor import status
+    plan = make_plan(_load(args), args.runs_dir, progress=False)
+    rows = status(plan)
+    for dirname, label, done in rows:
+        print(f"{'cached ' if done else 'to run '} {dirname:<48} {label}")
+    todo = sum(not done for *_, done in rows)
+    print(f"{len(rows)} steps, {len(rows) - todo} cached, {todo} to run; store: {plan.store.root}")
+    from sftbench.suites.engine.cost_estimate import estimate
+    for role, est in estimate(plan).items():
+        usd = "unknown (no price for this model)" if est["usd"] is None else f"<= ${est['usd']:.2f}"
+        print(f"LLM {role}: {est['provider']}/{est['model']}: ~{est['calls']} calls, {usd}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sftbench.suites.engine.plan import make_plan
+    from sftbench.suites.engine.executor import console, execute, write_leaderboard
+    suite = _load(args)
+    console.print(f"[bold]sftbench run[/] suite [cyan]{suite.name}[/]: {len(suite.datasets)} datasets x "
+                  f"{len(suite.seeds)} seed(s), threads={suite.threads}")
+    plan = make_plan(suite, args.runs_dir, progress=not args.quiet, max_usd=args.max_usd)
+    plan.store.root.mkdir(parents=True, exist_ok=True)
+    (plan.store.root / "suite.resolved.yaml").write_text(yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
+    execute(plan)
+    md, root = write_leaderboard(plan)
+    print(md)
+    print(f"leaderboard files: {root}/leaderboard.{{md,csv,json,tex,html}}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from sftbench.datasets_builders.registry import describe
+    from sftbench.suites.engine.schema import shipped_suites
+    print("builders:")
+    for name, doc in describe().items():
+        print(f"  {name:<10} {doc}")
+    print("judges (roles.judge providers):\n  world      the world's verifier: pairwise preference from exact checkers\n"
+          "  openai, anthropic, openai_compatible, local, llamacpp_server, vllm_server   LLM judges (judges/llm)")
+    print("judge benchmarks (judges/): alpaca_eval (weighted_alpaca_eval_gpt4_turbo and other alpaca_eval "
+          "annotator configs), mt_bench, wildbench")
+    print("suites:")
+    for name, path in shipped_suites().items():
+        description = (yaml.safe_load(path.read_text()) or {}).get("description", "").strip()
+        print(f"  {name:<15} {description.split('. ')[0] if description else path}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
+    roles = load_roles_file(args.roles) if args.roles else None
+    card = build_to_file(args.builder, args.pool, args.out, k=args.k, params=_parse_set(args.param), seed=args.seed,
+                         roles=roles, skip_bad_rows=args.skip_bad_rows, cache_dir=args.cache_dir)
+    print(f"wrote {card['size']} rows to {args.out} (card: {args.out}.card.json, sha256 {card['content_sha256'][:12]})")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sftbench", description="Benchmark SFT datasets head-to-head.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="build, train, generate, judge and print the leaderboard")
+    _suite_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--max-usd", type=float, help="stop before LLM API spending would exceed this (finished steps kept)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("plan", help="list the steps of a suite and which are cached")
+    _suite_args(p)
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("validate", help="check a suite file; errors name the file, line and field")
+    _suite_args(p, runs=False)
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("ls", help="list builders, judges and shipped suites")
+    p.set_defaults(func=cmd_ls)
+    p = sub.add_parser("build", help="build one dataset from a pool file")
+    p.add_argument("builder")
+    p.add_argument("--pool", required=True,
+                   help="world | alpaca | evol_instruct_70k | lima | ism_sda | ism_sda_1k | ism_sda_heldout | NAME=PATH "
+                        "(a local copy of that source) | any .json/.jsonl/.parquet(.gz) file in Alpaca, ShareGPT or messages format")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted in the card) "
+                   "instead of failing the load")
+    p.add_argument("--roles", type=Path, help="YAML with a suite-style `roles:` section (teacher/rater for LLM "
+                   "builders; default: the world's stand-ins)")
+    p.add_argument("--cache-dir", type=Path, help="where downloads (hub pools, upstream prompts) are cached")
+    p.add_argument("--k", type=int, help="rows to select (builders that take k/n)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="other builder parameter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_build)
+    from sftbench.suites.engine.cli_leaderboard import add_commands
+    from sftbench.suites.engine.cli_metrics import add_metrics_parser
+    add_commands(sub)
+    add_metrics_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SuiteError, RowError, UnknownBuilder, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # judges.llm.LLMError (endpoint failures, budget) and other run-time failures
+        print(f"error: {type(exc).__name__}: {exc}\nfinished steps are kept; fix the cause and run again to resume",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

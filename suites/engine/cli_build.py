@@ -1,0 +1,72 @@
+"""`sftbench build`: one builder on one pool, outside any suite.
+
+The pool is `world` (the built-in world), a hub source name (`alpaca`, `evol_instruct_70k`, `lima`, `ism_sda`),
+a GitHub-pinned release (`ism_sda_1k`, `ism_sda_heldout`), `NAME=PATH` (a local copy of one), or a local file in any layout datasets_builders/formats.py reads. The dataset
+goes to OUT (JSONL), sidecars (e.g. rater scores) to OUT.<name>.jsonl, and the card to OUT.card.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sftbench.datasets_builders.builders.base import BuildContext
+from sftbench.datasets_builders.card import make_card
+from sftbench.datasets_builders.registry import get_builder, parse_params, prompt_ids, roles_used
+from sftbench.common.rows import Row, write_jsonl
+from sftbench.suites.engine.roles import RoleSession
+from sftbench.suites.engine.schema import RolesSpec
+
+OUT_FIELDS = ("instruction", "input", "output", "messages")
+
+
+def load_roles_file(path: str | Path) -> RolesSpec:
+    """A YAML file shaped like a suite's `roles:` section (teacher / rater / judge)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return RolesSpec.model_validate(data.get("roles", data))
+
+
+def _pool(pool: str, skip_bad_rows: bool, cache_dir: Path | None) -> tuple[list[Row], dict[str, Any], dict]:
+    """(rows, card info, BuildContext extras) of the --pool argument."""
+    if pool == "world":
+        from sftbench.datasets_builders import world
+        rows = world.make_pool(20000, seed=0)
+        extras = {"curated": world.make_curated(1000, seed=1), "skills": world.SKILL_NAMES,
+                  "query_types": world.QUERY_TYPES}
+        return rows, {"source": "world", "rows": len(rows)}, extras
+    from sftbench.datasets_builders.pools import pool_from_arg
+    loaded = pool_from_arg(pool, skip_bad_rows=skip_bad_rows, cache_dir=cache_dir)
+    return loaded.rows, loaded.info, {}
+
+
+def build_to_file(builder: str, pool: str, out: Path, k: int | None, params: dict[str, Any], seed: int = 0,
+                  roles: RolesSpec | None = None, skip_bad_rows: bool = False,
+                  cache_dir: Path | None = None, progress: bool = True) -> dict:
+    """Build one dataset into `out` (+ `out`.card.json); roles default to the world's stand-ins."""
+    module = get_builder(builder)
+    if k is not None:
+        params = {**params, module.SIZE_FIELD: k}
+    parsed = parse_params(builder, params)
+    rows, pool_info, extras = _pool(pool, skip_bad_rows, cache_dir)
+    out = Path(out)
+    with RoleSession(roles or RolesSpec(), out.parent, progress=progress) as session:
+        live = {r: session.get(r) for r in roles_used(builder, parsed)}
+        before = session.cost_snapshot()
+        ctx = BuildContext(seed=seed, teacher=live.get("teacher"), rater=live.get("rater"), progress=progress,
+                           cache_dir=cache_dir, **extras)
+        result = module.build(rows, parsed, ctx)
+        cost = session.cost_since(before)
+    if not result.rows:
+        raise ValueError(f"builder '{builder}' selected no rows from {pool}; loosen its params")
+    write_jsonl(out, [{f: r[f] for f in OUT_FIELDS if f in r} for r in result.rows])
+    for name, side in result.sidecars.items():
+        write_jsonl(out.with_name(f"{out.name}.{name}.jsonl"), side)
+    card = make_card(result.rows, builder, parsed.model_dump(mode="json"), pool_info, result.info, seed)
+    card["prompt_ids"] = prompt_ids(builder, parsed)
+    if cost is not None:
+        card["llm_cost"] = cost
+    Path(f"{out}.card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+    return card

@@ -1,0 +1,97 @@
+"""WildBench as a suite evaluation: the checkpoint answers each task's conversation, then the suite's LLM judge
+grades the answers (WB-Score) and, for each reference model given, compares them pairwise (WB-Reward)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from sftbench.common.rows import read_jsonl, write_jsonl
+from sftbench.suites.engine.roles import RoleSession
+
+
+
+def input_identity(path: Path | None, field: str) -> str:
+    """What a local file contributes to a step hash (its sha256), or the pinned hub revision it comes from."""
+    from sftbench.judges.wildbench.data import HUB_REVISION, OUTPUTS_REVISION
+    from sftbench.common.hashing import hash_local
+    if path is None:
+        return f"hub@{OUTPUTS_REVISION if field.startswith('references') else HUB_REVISION}"
+    return hash_local(path, f"evaluation.wildbench.{field}")
+
+
+def select_tasks(tasks_path: Path | None, max_tasks: int | None) -> list[dict[str, Any]]:
+    """The suite's tasks (first `max_tasks` in file order), reduced to the fields judging needs."""
+    from sftbench.judges.wildbench import load_tasks
+    tasks = load_tasks(tasks_path)
+    if max_tasks is not None:
+        tasks = tasks[:max_tasks]
+    return [{"session_id": str(t["session_id"]), "primary_tag": t.get("primary_tag"),
+             "secondary_tags": [] if t.get("secondary_tags") is None else [str(s) for s in t["secondary_tags"]],
+             "checklist": [str(c) for c in t["checklist"]],
+             "conversation_input": [{"role": m["role"], "content": m["content"]} for m in t["conversation_input"]]}
+            for t in tasks]
+
+
+def answers_step(model_dir: Path, tasks_path: Path | None, max_tasks: int | None, max_new_tokens: int,
+                 batch_size: int, threads: int, model_id: str, out: Path, progress: bool,
+                 backend: str = "auto") -> dict[str, Any]:
+    from sftbench.judges.wildbench import generate_outputs
+    from sftbench.judges.wildbench.data import HUB_REVISION, HUB_TASKS
+    from sftbench.suites.models.generate import decoding_record, generate_chat
+
+    tasks = select_tasks(tasks_path, max_tasks)
+
+    def chat(conversations: list[list[dict[str, str]]]) -> list[str]:
+        return generate_chat(model_dir, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             threads=threads, progress=progress, backend=backend)
+
+    outputs = generate_outputs(tasks, chat)
+    write_jsonl(out / "tasks.jsonl", tasks)
+    write_jsonl(out / "outputs.jsonl", [{"session_id": sid, "output": text, "generator": model_id}
+                                        for sid, text in outputs.items()])
+    source = str(tasks_path) if tasks_path is not None else f"{HUB_TASKS} (revision {HUB_REVISION})"
+    return {"n_tasks": len(tasks), "tasks_source": source,
+            "decoding": decoding_record(model_dir, max_new_tokens, batch_size, backend)}
+
+
+def judge_step(answers_dir: Path, templates_dir: Path | None, references: Mapping[str, Path | None], K: int,
+               session: RoleSession, out: Path) -> dict[str, Any]:
+    from sftbench.judges.wildbench import load_reference_outputs, make_grader, run_wildbench
+
+    tasks = read_jsonl(answers_dir / "tasks.jsonl", validate=False)
+    rows = read_jsonl(answers_dir / "outputs.jsonl", validate=False)
+    outputs = {r["session_id"]: r["output"] for r in rows}
+    model_id = rows[0]["generator"] if rows else "model"
+    ids = {t["session_id"] for t in tasks}
+    refs = {name: {sid: o for sid, o in load_reference_outputs(name, path).items() if sid in ids}
+            for name, path in references.items()}
+    cfg, client = session.llm_client("judge", "WildBench")
+    grader = make_grader(cfg, client, progress=session.progress)
+    result = run_wildbench(tasks, outputs, grader, model_id, refs, K=K, templates_dir=templates_dir)
+    write_jsonl(out / "score_records.jsonl", result.score_records)
+    for name, records in result.reward_records.items():
+        write_jsonl(out / f"reward_records.{name}.jsonl", records)
+    scores = {"score": result.score_metrics, "reward": result.reward_metrics, "mixture": result.mixture, "K": K}
+    (out / "scores.json").write_text(json.dumps(scores, indent=1) + "\n")
+    return {"wildbench": _headline(scores), "judge_fingerprint": grader.fingerprint}
+
+
+def _headline(scores: dict[str, Any]) -> dict[str, Any]:
+    m, mix = scores["score"], scores.get("mixture")
+    out = {"WB_score": m.get("WB_score.task_macro"), "WB_score_mean": m.get("WB_score"),
+           "task_groups": {g: v * 10 for g, v in (m.get("task_categorized_scores") or {}).items()},
+           "n_unparsed": m.get("n_unparsed"), "n": m.get("n_items"), "complete": m.get("complete")}
+    if mix:
+        out.update({"WB_reward": mix.get("mixture_of_rewards"), "WB_reward_task_macro": mix.get("task_macro_reward"),
+                    "references": mix.get("references"), "reward_n_unparsed": mix.get("n_unparsed"),
+                    "K": scores.get("K")})
+    return out
+
+
+def summary(step_dir: Path) -> dict[str, Any]:
+    """The headline WildBench numbers of one judged checkpoint. WB_score: the published leaderboard's scale
+    (task-macro of (score - 5) * 2, x10); WB_score_mean: the same without the task-group weighting; task_groups:
+    per-group WB-Score; n_unparsed of n tasks; WB_reward: the mixture over the reference models, when given."""
+    return _headline(json.loads((step_dir / "scores.json").read_text()))
