@@ -41,9 +41,16 @@ def seed_weights(rng: np.random.Generator, k: int, b: int) -> np.ndarray:
 def mean_replicates(scores: np.ndarray, idx: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Bootstrap replicates of the mean over seeds of per-seed means over prompts, vectorised.
 
-    scores: (k seeds, n prompts); idx: (b, n) prompt draws; weights: (b, k) seed weights.
+    scores: (k seeds, n prompts), NaN where a unit has no score (skipped in its seed's mean); idx: (b, n) prompt
+    draws; weights: (b, k) seed weights.
     """
-    per_seed = counts(idx, scores.shape[1]) @ scores.T / scores.shape[1]  # (b, k)
+    c = counts(idx, scores.shape[1])
+    missing = np.isnan(scores)
+    if not missing.any():
+        per_seed = c @ scores.T / scores.shape[1]  # (b, k)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_seed = (c @ np.where(missing, 0.0, scores).T) / (c @ (~missing).T.astype(float))
     return (per_seed * weights).sum(axis=1)
 
 

@@ -83,3 +83,57 @@ class LCModel:
                                sample_weight=None if weight is None else weight[keep], n_splits=5)
             test = self._features(np.zeros(len(idx)), diff, np.ones(len(idx), bool))
             return float(fitted.predict_proba(test)[:, 1].mean() * 100)
+
+
+DEFAULT_N_BOOTSTRAP = 200
+
+
+def bootstrap_replicates(preference: np.ndarray, delta_len: np.ndarray, df_gamed: pd.DataFrame | Path,
+                         n_bootstrap: int, seed: int = 0, glm: str = "length_controlled_v1",
+                         progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(win-rate replicates, LC replicates) of one run, resampling prompts with replacement; every LC replicate
+    refits the GLM on the resample (a degenerate resample is NaN: counted, not fatal)."""
+    rng = np.random.default_rng(seed)
+    pref = np.asarray(preference, float)
+    n = len(pref)
+    model = LCModel.from_arrays(pref, delta_len, df_gamed, glm)
+    wr, lc = np.empty(n_bootstrap), np.empty(n_bootstrap)
+    from tqdm import tqdm
+    with tqdm(total=n_bootstrap, desc="bootstrap (GLM refits)", leave=False, disable=not progress) as bar:
+        for b in range(n_bootstrap):
+            idx = rng.integers(0, n, n)
+            wr[b] = pref[idx].mean() * 100
+            try:
+                lc[b] = model.winrate(idx)
+            except (ValueError, np.linalg.LinAlgError):
+                lc[b] = np.nan
+            bar.update(1)
+    return wr, lc
+
+
+def bootstrap_cis(preference: np.ndarray, delta_len: np.ndarray, df_gamed: pd.DataFrame | Path, n_bootstrap: int,
+                  ci: float = 0.95, seed: int = 0, glm: str = "length_controlled_v1",
+                  progress: bool = False) -> dict:
+    """Percentile CIs and bootstrap SEs of one run's win rate and LC win rate (`sftbench metrics alpaca-eval`)."""
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    out: dict = {"ci_level": ci, "n_bootstrap": n_bootstrap, "bootstrap_seed": seed, "win_rate_ci": None,
+                 "lc_win_rate_ci": None, "win_rate_bootstrap_se": None, "lc_bootstrap_se": None}
+    if not n_bootstrap:
+        return out
+    wr, lc = bootstrap_replicates(preference, delta_len, df_gamed, n_bootstrap, seed, glm, progress)
+    out.update(win_rate_ci=_interval(wr, ci), lc_win_rate_ci=_interval(lc, ci),
+               win_rate_bootstrap_se=float(np.std(wr, ddof=1)) if n_bootstrap > 1 else None,
+               lc_bootstrap_se=float(np.nanstd(lc, ddof=1)) if n_bootstrap > 1 else None,
+               n_bootstrap_failed=int(np.sum(~np.isfinite(lc))))
+    return out
+
+
+def _interval(reps: np.ndarray, level: float) -> list[float] | None:
+    reps = reps[np.isfinite(reps)]
+    if not len(reps):
+        return None
+    alpha = (1 - level) / 2
+    return [float(np.quantile(reps, alpha)), float(np.quantile(reps, 1 - alpha))]

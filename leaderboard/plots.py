@@ -1,135 +1,113 @@
-"""Hand-written SVG plots (no plotting dependency): the length-bias picture and bars with CIs per benchmark."""
+"""Plots with matplotlib, in the table's row order: bars with 95% CIs for every column of every evaluation, and the
+length-bias picture (primary score vs average output length) for evaluations that report output lengths. SVG for
+the HTML page (text kept as text), PDF for LaTeX; both deterministic (no dates, fixed ids)."""
 
 from __future__ import annotations
 
-import math
-from html import escape
+import io
+from dataclasses import dataclass
 
-from sftbench.leaderboard.stats import TableStats
+from sftbench.leaderboard.stats import ColumnStats, GroupStats, TableStats
+from sftbench.leaderboard.table_rows import sorted_rows
 
-WR_COLOR, LC_COLOR, AXIS = "#9aa0a6", "#1f6feb", "#444"
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]."""
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    return [round(start + i * step, 10) for i in range(int(math.ceil((hi - start) / step)) + 1)]
+LENGTH_KEY = "avg_output_chars"  # a column of this key makes an evaluation's length-bias plot
 
 
-class _Frame:
-    """Plot area with linear x/y scales, axes, ticks and labels."""
-
-    def __init__(self, width: int, height: int, xs: tuple[float, float], ys: list[float],
-                 margin: tuple[int, int, int, int] = (40, 130, 56, 60)) -> None:
-        self.w, self.h = width, height
-        self.top, self.right, self.bottom, self.left = margin
-        self.x0, self.x1 = xs
-        self.yt = ys
-        self.y0, self.y1 = ys[0], ys[-1]
-
-    def x(self, v: float) -> float:
-        span = (self.x1 - self.x0) or 1.0
-        return self.left + (v - self.x0) / span * (self.w - self.left - self.right)
-
-    def y(self, v: float) -> float:
-        return self.h - self.bottom - (v - self.y0) / ((self.y1 - self.y0) or 1.0) * (self.h - self.top - self.bottom)
-
-    def axes(self, xlabel: str, ylabel: str, xticks: list[float] | None) -> list[str]:
-        px0, px1, py0 = self.left, self.w - self.right, self.h - self.bottom
-        out = [f'<line class="axis" x1="{px0}" y1="{py0}" x2="{px1}" y2="{py0}" stroke="{AXIS}"/>',
-               f'<line class="axis" x1="{px0}" y1="{self.top}" x2="{px0}" y2="{py0}" stroke="{AXIS}"/>']
-        for v in self.yt:
-            y = self.y(v)
-            out += [f'<line x1="{px0}" y1="{y:.1f}" x2="{px1}" y2="{y:.1f}" stroke="#eee"/>',
-                    f'<text x="{px0 - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{v:g}</text>']
-        for v in xticks or []:
-            x = self.x(v)
-            out += [f'<line x1="{x:.1f}" y1="{py0}" x2="{x:.1f}" y2="{py0 + 4}" stroke="{AXIS}"/>',
-                    f'<text x="{x:.1f}" y="{py0 + 17}" text-anchor="middle" font-size="11">{v:g}</text>']
-        out += [f'<text x="{(px0 + px1) / 2:.1f}" y="{self.h - 12}" text-anchor="middle" font-size="12">'
-                f'{escape(xlabel)}</text>',
-                f'<text transform="translate(16 {(self.top + py0) / 2:.1f}) rotate(-90)" text-anchor="middle" '
-                f'font-size="12">{escape(ylabel)}</text>']
-        return out
+@dataclass
+class Figures:
+    svg: str
+    pdf: bytes
 
 
-def _svg(plot_id: str, width: int, height: int, title: str, body: list[str]) -> str:
-    return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" id="{plot_id}" class="plot" width="{width}" '
-                      f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-                      'font-family="Helvetica, Arial, sans-serif">', f"<title>{escape(title)}</title>",
-                      f'<text x="{width / 2:.0f}" y="22" text-anchor="middle" font-size="14" font-weight="bold">'
-                      f"{escape(title)}</text>", *body, "</svg>"]) + "\n"
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"svg.hashsalt": "sftbench", "svg.fonttype": "none", "font.size": 9,
+                         "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False})
+    return plt
 
 
-def _legend(x: float, y: float) -> list[str]:
-    return [f'<circle cx="{x}" cy="{y}" r="5" fill="white" stroke="{WR_COLOR}" stroke-width="2"/>',
-            f'<text x="{x + 10}" y="{y + 4}" font-size="11">win rate</text>',
-            f'<circle cx="{x}" cy="{y + 18}" r="5" fill="{LC_COLOR}"/>',
-            f'<text x="{x + 10}" y="{y + 22}" font-size="11">LC win rate (95% CI)</text>']
+def _save(fig) -> Figures:
+    plt = _plt()
+    svg, pdf = io.StringIO(), io.BytesIO()
+    fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(pdf, format="pdf", bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None})
+    plt.close(fig)
+    return Figures(svg.getvalue(), pdf.getvalue())
 
 
-def length_plot(t: TableStats, plot_id: str = "plot-length") -> str:
-    """LC win rate vs average output length; each dataset's raw win rate drawn hollow, joined to its LC value:
-    a long vertical drop is a win bought by length."""
-    rows = t.rows
-    xs = [r.avg_output_chars for r in rows]
-    vals = [v for r in rows for e in r.metrics.values() for v in (e.estimate, e.ci_low, e.ci_high) if v is not None]
-    pad = max((max(xs) - min(xs)) * 0.08, 5.0)
-    xt = nice_ticks(max(0.0, min(xs) - pad), max(xs) + pad)
-    frame = _Frame(640, 400, (xt[0], xt[-1]), nice_ticks(min(0.0, *vals), max(vals)))
-    body = frame.axes("average output length (characters)", "win rate vs baseline (%)", xt)
-    for r in rows:
-        wr, lc = r.metrics["win_rate"], r.metrics["lc_win_rate"]
-        x, y_wr, y_lc = frame.x(r.avg_output_chars), frame.y(wr.estimate), frame.y(lc.estimate)
-        name = escape(r.dataset)
-        body.append(f'<g class="dataset" data-dataset="{name}"><title>{name}: win rate {wr.estimate:.1f}, '
-                    f'LC {lc.estimate:.1f}, {r.avg_output_chars:.0f} chars</title>')
-        body.append(f'<line class="shift" x1="{x:.1f}" y1="{y_wr:.1f}" x2="{x:.1f}" y2="{y_lc:.1f}" '
-                    f'stroke="{WR_COLOR}" stroke-dasharray="3 2"/>')
-        if lc.ci_low is not None and lc.ci_high is not None:
-            body.append(f'<line class="ci" x1="{x:.1f}" y1="{frame.y(lc.ci_low):.1f}" x2="{x:.1f}" '
-                        f'y2="{frame.y(lc.ci_high):.1f}" stroke="{LC_COLOR}" stroke-width="2" opacity="0.5"/>')
-        body += [f'<circle class="point-wr" cx="{x:.1f}" cy="{y_wr:.1f}" r="5" fill="white" stroke="{WR_COLOR}" '
-                 'stroke-width="2"/>', f'<circle class="point-lc" cx="{x:.1f}" cy="{y_lc:.1f}" r="5" '
-                 f'fill="{LC_COLOR}"/>', f'<text class="label" x="{x + 8:.1f}" y="{y_lc + 4:.1f}" font-size="11">'
-                 f"{name}</text>", "</g>"]
-    body += _legend(frame.w - frame.right + 16, frame.top + 10)
-    return _svg(plot_id, frame.w, frame.h, f"Length bias: LC win rate vs output length ({t.benchmark})", body)
+def _bar_columns(t: TableStats) -> list[tuple[GroupStats, ColumnStats]]:
+    return [(g, cs) for g in t.groups for cs in g.columns if cs.column.key != LENGTH_KEY]
 
 
-def bars_plot(t: TableStats, plot_id: str = "plot-bars") -> str:
-    """Win rate and LC win rate per dataset, bars with 95% CI whiskers."""
-    rows = t.rows
-    vals = [v for r in rows for e in r.metrics.values() for v in (e.estimate, e.ci_high) if v is not None]
-    width = max(480, 90 + 70 * len(rows) + 130)
-    frame = _Frame(width, 360, (0, len(rows)), nice_ticks(0.0, max(vals)), margin=(40, 130, 70, 60))
-    body = frame.axes("", "win rate vs baseline (%)", None)
-    slot = (frame.x(1) - frame.x(0))
-    bar = slot * 0.32
-    for i, r in enumerate(rows):
-        cx = frame.x(i + 0.5)
-        for j, (metric, color) in enumerate((("win_rate", WR_COLOR), ("lc_win_rate", LC_COLOR))):
-            e = r.metrics[metric]
-            x = cx - bar + j * bar
-            y = frame.y(max(e.estimate, 0.0))
-            body.append(f'<rect class="bar bar-{metric}" data-dataset="{escape(r.dataset)}" x="{x:.1f}" '
-                        f'y="{y:.1f}" width="{bar - 2:.1f}" height="{frame.y(0) - y:.1f}" fill="{color}">'
-                        f"<title>{escape(r.dataset)} {metric}: {e.estimate:.1f}</title></rect>")
-            if e.ci_low is not None and e.ci_high is not None:
-                mx = x + (bar - 2) / 2
-                body += [f'<line class="ci" x1="{mx:.1f}" y1="{frame.y(e.ci_low):.1f}" x2="{mx:.1f}" '
-                         f'y2="{frame.y(e.ci_high):.1f}" stroke="#111"/>',
-                         *(f'<line class="ci-cap" x1="{mx - 4:.1f}" y1="{frame.y(v):.1f}" x2="{mx + 4:.1f}" '
-                           f'y2="{frame.y(v):.1f}" stroke="#111"/>' for v in (e.ci_low, e.ci_high))]
-        body.append(f'<text x="{cx:.1f}" y="{frame.h - frame.bottom + 16}" text-anchor="end" font-size="11" '
-                    f'transform="rotate(-30 {cx:.1f} {frame.h - frame.bottom + 16})">{escape(r.dataset)}</text>')
-    body += [f'<rect x="{frame.w - frame.right + 12}" y="{frame.top + 4}" width="10" height="10" fill="{WR_COLOR}"/>',
-             f'<text x="{frame.w - frame.right + 28}" y="{frame.top + 13}" font-size="11">win rate</text>',
-             f'<rect x="{frame.w - frame.right + 12}" y="{frame.top + 22}" width="10" height="10" fill="{LC_COLOR}"/>',
-             f'<text x="{frame.w - frame.right + 28}" y="{frame.top + 31}" font-size="11">LC win rate</text>']
-    return _svg(plot_id, frame.w, frame.h, f"Win rates with 95% CIs ({t.base_model} · {t.benchmark})", body)
+def bars_plot(t: TableStats, sort_by: str) -> Figures | None:
+    """One panel per column: a horizontal bar per dataset (table order, top first) with its 95% CI or ± SE."""
+    cols = _bar_columns(t)
+    if not cols:
+        return None
+    plt = _plt()
+    names = [r.dataset for r in sorted_rows(t, sort_by)]
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.6 * len(cols) + 1.2, 0.35 * len(names) + 1.6), sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax, (g, cs) in zip(axes[0], cols):
+        ys = list(range(len(names)))[::-1]
+        values, lo, hi = [], [], []
+        for name in names:
+            e = cs.estimates.get(name)
+            v = e.estimate if e is not None and e.estimate is not None else float("nan")
+            values.append(v)
+            if e is not None and e.ci_low is not None and e.ci_high is not None:
+                lo.append(v - e.ci_low)
+                hi.append(e.ci_high - v)
+            elif e is not None and e.se is not None:
+                lo.append(e.se)
+                hi.append(e.se)
+            else:
+                lo.append(0.0)
+                hi.append(0.0)
+        bars = ax.barh(ys, values, xerr=[lo, hi], color="#1f6feb" if cs.column.primary else "#9aa0a6",
+                       error_kw={"ecolor": "#111", "capsize": 3, "lw": 1})
+        for bar, name in zip(bars, names):
+            bar.set_gid(f"bar-{g.benchmark}-{cs.column.key}-{name}")
+        ax.set_yticks(ys, names)
+        ax.set_title(f"{g.title}\n{cs.column.label}", fontsize=9)
+    fig.suptitle(f"{t.base_model}: estimates with 95% CIs (summary columns: ± SE)", fontsize=10)
+    return _save(fig)
+
+
+def length_plot(t: TableStats, sort_by: str) -> Figures | None:
+    """Primary score vs average output length per dataset, the evaluation's other per-example columns drawn hollow
+    and joined to it: a long vertical drop is a win bought by length. Datasets are told apart by colour and the
+    legend (table order), so no label can overlap another."""
+    found = next(((g, cs) for g in t.groups for cs in g.columns if cs.column.key == LENGTH_KEY), None)
+    if found is None:
+        return None
+    g, lengths = found
+    primary = next((cs for cs in g.columns if cs.column.primary), None)
+    others = [cs for cs in g.columns if cs is not primary and cs.column.key != LENGTH_KEY
+              and cs.column.statistic != "summary"]
+    if primary is None:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    for i, name in enumerate(r.dataset for r in sorted_rows(t, sort_by)):
+        x = lengths.estimates[name].estimate
+        e = primary.estimates.get(name)
+        if x is None or e is None or e.estimate is None:
+            continue
+        colour = colours(i % 10)
+        for cs in others:
+            o = cs.estimates.get(name)
+            if o is not None and o.estimate is not None:
+                ax.plot([x, x], [o.estimate, e.estimate], ls=":", color=colour, lw=1)
+                ax.plot([x], [o.estimate], "o", mfc="white", color=colour, gid=f"point-{cs.column.key}-{name}")
+        err = [[e.estimate - e.ci_low], [e.ci_high - e.estimate]] if e.ci_low is not None else None
+        marker, _, _ = ax.errorbar([x], [e.estimate], yerr=err, fmt="o", color=colour, capsize=3, label=name)
+        marker.set_gid(f"point-{primary.column.key}-{name}")
+    ax.set_xlabel("average output length (characters)")
+    ax.set_ylabel(f"{primary.column.label} (filled){' / ' + others[0].column.label + ' (hollow)' if others else ''}")
+    ax.set_title(f"Length bias: {g.title}", fontsize=10)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
+    return _save(fig)

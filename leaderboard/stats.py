@@ -1,17 +1,22 @@
-"""Results table -> leaderboard statistics: CIs per dataset, paired comparisons against the reference dataset.
+"""Results table -> leaderboard statistics: one table per base model, one column group per evaluation, every
+column with CIs per dataset and paired comparisons against the reference dataset.
 
-Per dataset and metric: the mean over seeds with a bootstrap CI that resamples seeds, then prompts (percentile
-interval for the win rate). Prompt draws are shared by all datasets of a table, so differences of replicates are
-paired. The LC win rate's resamples refit alpaca_eval's GLM (`lc_refit`); a resample's duplicated prompts can land
-in both of the GLM's CV folds, which shifts refits a little, so its interval is the estimate +- z * bootstrap SE
-(clipped to [0, 100]) rather than percentiles.
+Column statistics (leaderboard/results.py `Column.statistic`):
+* `mean`: the mean over seeds of each seed's mean over units (per-example scores, missing ones skipped), with a
+  bootstrap CI that resamples seeds, then units (percentile interval). Unit draws are shared by every dataset of a
+  table, so differences of replicates are paired.
+* `lc_glm`: AlpacaEval's length-controlled win rate; every resample refits the GLM (`lc_refit`). A resample's
+  duplicated prompts can land in both of the GLM's CV folds, which shifts refits a little, so its interval is the
+  estimate +- z * bootstrap SE (clipped to the column's range) rather than percentiles.
+* `summary`: the runs' own headline number only: mean over seeds, SE over seeds (or the run's own SE with one
+  seed); no comparison.
 
-Per comparison (dataset - reference): the paired bootstrap variance of the difference (prompts resampled, every
+Per comparison (dataset - reference): the paired bootstrap variance of the difference (units resampled, every
 seed kept) plus, when several seeds exist anywhere in the table, the training-seed variance pooled over datasets
-(the run-level noise of the win rate counted once), with Satterthwaite degrees of freedom. The CI is the
-difference +- t * sqrt(variance) and the p-value the matching t test, so CI and unadjusted test agree; for the
-win rate the p-value is also at least the sign-flip permutation test's over prompts. Holm's adjustment runs over
-every comparison of a table (datasets x metrics); verdicts at `alpha`. With one seed per dataset the seed
+(the run-level noise counted once), with Satterthwaite degrees of freedom. The CI is the difference +- t *
+sqrt(variance) and the p-value the matching t test, so CI and unadjusted test agree; for `mean` columns the
+p-value is also at least the sign-flip permutation test's over units. Holm's adjustment runs over every
+comparison of one evaluation (its datasets x columns); verdicts at `alpha`. With one seed per dataset the seed
 variance is unknown and verdicts compare checkpoints, not datasets (the table says so).
 """
 
@@ -26,21 +31,22 @@ from scipy import stats
 
 from sftbench.leaderboard import bootstrap as bs
 from sftbench.leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
-from sftbench.leaderboard.results import METRICS, ResultsTable, Run, mean_mt_bench, mean_openllm, mean_wildbench
+from sftbench.leaderboard.results import Column, Evaluated, ResultsTable, Run
 
 SINGLE_SEED_NOTE = ("one seed per dataset: the training-seed variance is unknown, so verdicts compare these "
                     "checkpoints, not the datasets; run several seeds for dataset-level verdicts")
+NO_LC_NOTE = "no bootstrap CIs or tests (n_bootstrap_lc = 0 or no length-control table)"
 
 
 @dataclass
 class Settings:
     alpha: float = 0.05
-    n_bootstrap: int = 200        # win-rate resamples (vectorised)
+    n_bootstrap: int = 200        # resamples of `mean` columns (vectorised)
     n_bootstrap_lc: int = 50      # LC resamples: each refits the GLM once per seed (slow); 0 = no LC CIs/tests
     n_permutations: int = 10000
     seed: int = 0
     reference: str | None = None  # default: the first dataset
-    sort_by: str = "lc_win_rate"  # row order of the tables: lc_win_rate, win_rate or name
+    sort_by: str = "lc_win_rate"  # a column key (or benchmark.key), or "name"; unknown keys: the first primary
 
     @classmethod
     def from_spec(cls, spec: Any = None, **overrides: Any) -> "Settings":
@@ -52,27 +58,19 @@ class Settings:
 
 @dataclass
 class Estimate:
-    estimate: float
+    estimate: float | None
     se: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    per_seed: list[float] = field(default_factory=list)
-
-
-@dataclass
-class RowStats:
-    dataset: str
-    seeds: list[int]
-    info: dict[str, Any]
-    avg_output_chars: float
-    metrics: dict[str, Estimate]
-    provenance: dict[str, Any]
+    per_seed: list[float | None] = field(default_factory=list)
+    flag: int | None = None           # the column's flag count (e.g. unparsed judgments), summed over seeds
 
 
 @dataclass
 class Comparison:
     dataset: str
     reference: str
+    benchmark: str
     metric: str
     diff: float
     ci_low: float | None
@@ -81,18 +79,42 @@ class Comparison:
     p_adjusted: float | None
     test: str
     verdict: str
-    noise_floor: float | None = None   # 95% band of a difference produced by re-judging alone (win-rate points)
+    noise_floor: float | None = None   # 95% band of a difference produced by re-judging alone (column units)
+
+
+@dataclass
+class ColumnStats:
+    column: Column
+    estimates: dict[str, Estimate]     # dataset -> estimate
+
+
+@dataclass
+class GroupStats:
+    """One evaluation's columns in a table."""
+    benchmark: str
+    title: str
+    unit: str
+    n_units: int
+    fingerprint: dict[str, Any]
+    info: dict[str, Any]
+    columns: list[ColumnStats]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RowStats:
+    dataset: str
+    seeds: list[int]
+    info: dict[str, Any]
+    provenance: dict[str, Any]
 
 
 @dataclass
 class TableStats:
     base_model: str
-    benchmark: str
-    n_prompts: int
-    baseline: str
-    judge: dict[str, Any]
     reference: str | None
     rows: list[RowStats]
+    groups: list[GroupStats]
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
 
@@ -102,16 +124,18 @@ class Report:
     suite: str
     settings: Settings
     tables: list[TableStats]
-    noise_floor: dict[str, Any] | None
+    noise_floors: dict[str, dict[str, Any]]
 
 
 @dataclass
 class _Arm:
-    runs: list[Run]
-    scores: np.ndarray                                          # (k, n) per-prompt preference in [0, 1]
+    """One dataset's runs of one evaluation: per-example score matrices and bootstrap replicates per column."""
+    evs: list[Evaluated]
+    rng: np.random.Generator
     per_run: dict[str, np.ndarray] = field(default_factory=dict)
-    reps: dict[str, np.ndarray] = field(default_factory=dict)   # hierarchical (seeds, then prompts)
-    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # prompts only, every seed kept
+    reps: dict[str, np.ndarray] = field(default_factory=dict)   # hierarchical (seeds, then units)
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # units only, every seed kept
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # (k, n) per column, scaled
 
 
 def _pooled(arms: dict[str, _Arm], values: Callable[[_Arm], np.ndarray]) -> tuple[float, int]:
@@ -120,74 +144,120 @@ def _pooled(arms: dict[str, _Arm], values: Callable[[_Arm], np.ndarray]) -> tupl
     for arm in arms.values():
         v = values(arm)
         if len(v) > 1:
-            ss += float(np.sum((v - v.mean(axis=0)) ** 2)) if v.ndim == 1 else float(v.var(axis=0, ddof=1).mean()
-                                                                                     * (len(v) - 1))
+            ss += float(np.sum((v - v.mean(axis=0)) ** 2)) if v.ndim == 1 else \
+                float(_mean(_var(v, axis=0, ddof=1)) * (len(v) - 1))
             df += len(v) - 1
     return (ss / df if df else 0.0), df
 
 
-def _arms(runs: list[Run], table: ResultsTable, s: Settings, key: str, tick: Callable[[int], None] | None) \
-        -> tuple[dict[str, _Arm], bool]:
-    from sftbench.leaderboard.lc_refit import LCModel
-    if len({r.eval_sha256 for r in runs}) > 1:
+def _row_means(m: np.ndarray) -> np.ndarray:
+    return m.mean(axis=1) if not np.isnan(m).any() else np.nanmean(m, axis=1)
+
+
+# NaN-aware reductions that take numpy's plain path when nothing is missing (the same digits as before)
+def _mean(v: np.ndarray) -> float:
+    return float(v.mean() if not np.isnan(v).any() else np.nanmean(v))
+
+
+def _var(v: np.ndarray, **kw: Any) -> Any:
+    return v.var(**kw) if not np.isnan(v).any() else np.nanvar(v, **kw)
+
+
+def _group(benchmark: str, runs: list[tuple[Run, Evaluated]], table: ResultsTable, s: Settings, key: str,
+           tick: Callable[[int], None] | None) -> tuple[GroupStats, dict[str, _Arm], bool]:
+    first = runs[0][1]
+    prints = {}
+    for run, ev in runs:
+        prints.setdefault(ev.fingerprint_sha, []).append(f"{run.dataset}/s{run.seed}")
+    if len(prints) > 1:
+        raise ValueError(f"table {key}: the runs were scored by different judges or harness versions (fingerprints "
+                         f"{prints}); results from different fingerprints never share a table")
+    per_example = [c for c in first.columns if c.statistic != "summary"]
+    if per_example and len({tuple(ev.units) for _, ev in runs}) > 1:
         raise ValueError(f"table {key}: the runs were judged on different eval prompts; comparisons need one set")
-    judges: dict[str, list[str]] = {}
-    for r in runs:
-        judges.setdefault(str(r.provenance.get("judge_sha")), []).append(f"{r.dataset}/s{r.seed}")
-    if len(judges) > 1:
-        raise ValueError(f"table {key}: the runs were judged by different judges (fingerprints {judges}); results "
-                         "from different judges never share a table")
-    n = len(runs[0].preference)
-    idx = bs.prompt_draws(bs.rng_for(s.seed, "prompts", key), n, s.n_bootstrap)
-    lc_ok = s.n_bootstrap_lc > 0 and all(r.anchor in table.anchors for r in runs)
-    idx_lc = bs.prompt_draws(bs.rng_for(s.seed, "prompts-lc", key), n, s.n_bootstrap_lc) if lc_ok else None
+    n = len(first.units)
+    idx = bs.prompt_draws(bs.rng_for(s.seed, "prompts", key), n, s.n_bootstrap) if n else None
+    lc_ok = s.n_bootstrap_lc > 0 and all(ev.info.get("anchor") in table.anchors for _, ev in runs)
+    idx_lc = bs.prompt_draws(bs.rng_for(s.seed, "prompts-lc", key), n, s.n_bootstrap_lc) if lc_ok and n else None
     arms: dict[str, _Arm] = {}
-    for name in dict.fromkeys(r.dataset for r in runs):
-        mine = sorted((r for r in runs if r.dataset == name), key=lambda r: r.seed)
-        arm = _Arm(mine, np.vstack([r.preference for r in mine]))
-        rng = bs.rng_for(s.seed, "seeds", key, name)
-        arm.per_run = {"win_rate": arm.scores.mean(axis=1) * 100,
-                       "lc_win_rate": np.array([r.metrics["lc_win_rate"] for r in mine])}
-        arm.reps["win_rate"] = bs.mean_replicates(arm.scores, idx, bs.seed_weights(rng, len(mine), s.n_bootstrap)) * 100
-        arm.fixed["win_rate"] = bs.mean_replicates(arm.scores, idx, np.full((len(idx), len(mine)), 1 / len(mine))) * 100
-        if idx_lc is not None:
-            fits = [LCModel.from_arrays(r.preference, r.delta_len, table.anchors[r.anchor], r.glm).winrate
-                    for r in mine]
-            per_seed = bs.refit_replicates(fits, idx_lc, tick)
-            arm.reps["lc_win_rate"] = (per_seed * bs.seed_weights(rng, len(mine), s.n_bootstrap_lc)).sum(axis=1)
-            arm.fixed["lc_win_rate"] = per_seed.mean(axis=1)
+    for name in dict.fromkeys(r.dataset for r, _ in runs):
+        mine = sorted(((r, ev) for r, ev in runs if r.dataset == name), key=lambda t: t[0].seed)
+        arm = _Arm([ev for _, ev in mine], bs.rng_for(s.seed, "seeds", key, name))
+        k = len(mine)
+        for col in first.columns:
+            if col.statistic == "summary":
+                arm.per_run[col.key] = np.array([np.nan if ev.headline.get(col.key) is None else
+                                                 float(ev.headline[col.key]) for ev in arm.evs])
+            elif col.statistic == "mean":
+                m = np.vstack([ev.array(col.score or col.key) for ev in arm.evs])
+                arm.scores[col.key] = m * col.scale
+                arm.per_run[col.key] = _row_means(m) * col.scale
+                arm.reps[col.key] = bs.mean_replicates(m, idx, bs.seed_weights(arm.rng, k, s.n_bootstrap)) * col.scale
+                arm.fixed[col.key] = bs.mean_replicates(m, idx, np.full((len(idx), k), 1 / k)) * col.scale
+            else:  # lc_glm
+                from sftbench.leaderboard.lc_refit import LCModel
+                arm.per_run[col.key] = np.array([float(ev.headline[col.key]) for ev in arm.evs])
+                if idx_lc is not None:
+                    fits = [LCModel.from_arrays(ev.array(col.score or "preference"), ev.array("delta_len"),
+                                                table.anchors[ev.info["anchor"]], ev.info.get("glm",
+                                                "length_controlled_v1")).winrate for ev in arm.evs]
+                    per_seed = bs.refit_replicates(fits, idx_lc, tick)
+                    arm.reps[col.key] = (per_seed * bs.seed_weights(arm.rng, k, s.n_bootstrap_lc)).sum(axis=1)
+                    arm.fixed[col.key] = per_seed.mean(axis=1)
         arms[name] = arm
-    return arms, idx_lc is not None
+    columns = [ColumnStats(col, {name: _estimate(arm, col, s.alpha) for name, arm in arms.items()})
+               for col in first.columns]
+    group = GroupStats(benchmark, first.title, first.unit, n, first.fingerprint, dict(first.info), columns)
+    if any(c.statistic == "lc_glm" for c in first.columns) and idx_lc is None:
+        group.notes.append(f"{', '.join(c.label for c in first.columns if c.statistic == 'lc_glm')}: {NO_LC_NOTE}")
+    return group, arms, idx_lc is not None
 
 
-def _estimate(arm: _Arm, metric: str, alpha: float) -> Estimate:
-    per_seed = arm.per_run[metric]
-    est = Estimate(float(per_seed.mean()), per_seed=[float(v) for v in per_seed])
-    reps = arm.reps.get(metric)
-    if reps is not None and len(reps) > 1:
-        est.se = float(reps.std(ddof=1))
-        if metric == "win_rate":  # a mean: percentile interval, within [0, 100] by construction
-            est.ci_low, est.ci_high = (float(q) for q in np.quantile(reps, [alpha / 2, 1 - alpha / 2]))
-        else:  # GLM refits: centred normal interval, clipped to the metric's range
+def _estimate(arm: _Arm, col: Column, alpha: float) -> Estimate:
+    per_seed = arm.per_run[col.key]
+    valid = per_seed[~np.isnan(per_seed)]
+    flag = None
+    if col.flag:
+        flag = int(sum(ev.headline.get(col.flag) or 0 for ev in arm.evs))
+    est = Estimate(float(valid.mean()) if len(valid) else None,
+                   per_seed=[None if np.isnan(v) else float(v) for v in per_seed], flag=flag)
+    if col.statistic == "summary":
+        if len(valid) > 1:
+            est.se = float(valid.std(ddof=1) / np.sqrt(len(valid)))
+        elif len(valid) == 1 and arm.evs[0].headline.get(f"{col.key}_se") is not None:
+            est.se = float(arm.evs[0].headline[f"{col.key}_se"])
+        return est
+    reps = arm.reps.get(col.key)
+    if reps is not None and len(reps) > 1 and est.estimate is not None:
+        est.se = float(np.sqrt(_var(reps, ddof=1)))
+        if col.statistic == "mean":  # a mean: percentile interval, within the column's range by construction
+            est.ci_low, est.ci_high = (float(q) for q in np.nanquantile(reps, [alpha / 2, 1 - alpha / 2]))
+        else:  # GLM refits: centred normal interval, clipped to the column's range
             half = float(stats.norm.ppf(1 - alpha / 2)) * est.se
-            est.ci_low, est.ci_high = max(0.0, est.estimate - half), min(100.0, est.estimate + half)
+            est.ci_low, est.ci_high = est.estimate - half, est.estimate + half
+            if col.lower is not None:
+                est.ci_low = max(col.lower, est.ci_low)
+            if col.upper is not None:
+                est.ci_high = min(col.upper, est.ci_high)
     return est
 
 
-def _compare(a: _Arm, r: _Arm, metric: str, arms: dict[str, _Arm], s: Settings, rng: np.random.Generator,
+def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, rng: np.random.Generator,
              floor_sd: float | None) -> tuple[float, float | None, float | None, float | None, str, float | None]:
     """(difference, CI low, CI high, p-value, test name, judge-noise floor) of arm a minus arm r."""
-    diff = float(a.per_run[metric].mean() - r.per_run[metric].mean())
+    metric = col.key
+    diff = _mean(a.per_run[metric]) - _mean(r.per_run[metric])
     if metric not in a.fixed or metric not in r.fixed:
         return diff, None, None, None, "not tested (no resamples)", None
-    n, inv_k = a.scores.shape[1], 1 / len(a.runs) + 1 / len(r.runs)
-    v_prompts = float(np.var(a.fixed[metric] - r.fixed[metric], ddof=1))
-    df_prompts = n - 1 if metric == "win_rate" else len(a.fixed[metric]) - 1
+    k_a, k_r = len(a.evs), len(r.evs)
+    n, inv_k = len(a.evs[0].units), 1 / k_a + 1 / k_r
+    v_prompts = float(_var(a.fixed[metric] - r.fixed[metric], ddof=1))
+    df_prompts = n - 1 if col.statistic == "mean" else len(a.fixed[metric]) - 1
     seed_var, seed_df = _pooled(arms, lambda arm: arm.per_run[metric])
     parts, test = [(v_prompts, df_prompts)], "paired bootstrap t"
     if seed_df:
-        if metric == "win_rate":  # the judge/sampling noise of a run is in both parts: count it once
-            noise, _ = _pooled(arms, lambda arm: arm.scores * 100)
+        if col.statistic == "mean":  # the judge/sampling noise of a run is in both parts: count it once
+            noise, _ = _pooled(arms, lambda arm: arm.scores[metric])
             parts = [(max(0.0, v_prompts - noise * inv_k / n), df_prompts)]
         parts.append((seed_var * inv_k, seed_df))
         test += " + seed variance"
@@ -196,80 +266,85 @@ def _compare(a: _Arm, r: _Arm, metric: str, arms: dict[str, _Arm], s: Settings, 
     half = float(stats.t.ppf(1 - s.alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - s.alpha / 2))
     half *= float(np.sqrt(variance))
     floor = None
-    if metric == "win_rate":
-        d = (a.scores.mean(axis=0) - r.scores.mean(axis=0)) * 100
-        p, test = max(p, sign_flip_pvalue(d, s.n_permutations, rng)), "sign-flip permutation + " + test
-        if floor_sd is not None:
-            floor = 1.96 * float(np.sqrt(floor_sd ** 2 / 2 * inv_k / n)) * 100
+    if col.statistic == "mean":
+        d = _unit_means(a.scores[metric]) - _unit_means(r.scores[metric])
+        p, test = max(p, sign_flip_pvalue(d[~np.isnan(d)], s.n_permutations, rng)), "sign-flip permutation + " + test
+        if col.noise_floor and floor_sd is not None:
+            floor = 1.96 * float(np.sqrt(floor_sd ** 2 / 2 * inv_k / n)) * col.scale
     else:
         test += " (GLM refit)"
     return diff, diff - half, diff + half, p, test, floor
 
 
-def _row_info(runs: list[Run]) -> dict[str, Any]:
-    """The first run's dataset info, with lm-eval scores averaged over the seeds when there are any."""
-    info = dict(runs[0].info)
-    if any(r.info.get("openllm") for r in runs):
-        info["openllm"] = mean_openllm([r.info.get("openllm") for r in runs])
-    if any(r.info.get("mt_bench") for r in runs):
-        info["mt_bench"] = mean_mt_bench([r.info.get("mt_bench") for r in runs])
-    if any(r.info.get("wildbench") for r in runs):
-        info["wildbench"] = mean_wildbench([r.info.get("wildbench") for r in runs])
-    return info
+def _unit_means(m: np.ndarray) -> np.ndarray:
+    """Per-unit mean over seeds (NaN where every seed lacks the unit)."""
+    if not np.isnan(m).any():
+        return m.mean(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(m, axis=0)
 
 
-def _table(key: tuple[str, str], runs: list[Run], table: ResultsTable, s: Settings,
+def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
            tick: Callable[[int], None] | None) -> TableStats:
-    base_model, benchmark = key
-    arms, lc_ok = _arms(runs, table, s, f"{base_model}|{benchmark}", tick)
-    first = runs[0]
-    rows = [RowStats(name, [r.seed for r in arm.runs], _row_info(arm.runs),
-                     float(np.mean([r.metrics["avg_output_chars"] for r in arm.runs])),
-                     {m: _estimate(arm, m, s.alpha) for m in METRICS},
-                     {**arm.runs[0].provenance, "steps": [r.provenance.get("steps", {}) for r in arm.runs]})
-            for name, arm in arms.items()]
-    reference = s.reference or next(iter(arms))
-    out = TableStats(base_model, benchmark, len(first.preference), str(first.provenance.get("baseline")),
-                     first.provenance.get("judge", {}), reference if reference in arms else None, rows, [])
-    if not lc_ok:
-        out.notes.append("LC win rate: no bootstrap CIs or tests (n_bootstrap_lc = 0 or no length-control table)")
-    if _pooled(arms, lambda arm: arm.per_run["win_rate"])[1] == 0:
+    datasets = list(dict.fromkeys(r.dataset for r in runs))
+    reference = s.reference or datasets[0]
+    rows = []
+    for name in datasets:
+        mine = sorted((r for r in runs if r.dataset == name), key=lambda r: r.seed)
+        rows.append(RowStats(name, [r.seed for r in mine], dict(mine[0].info),
+                             {**mine[0].provenance, "steps": [r.provenance.get("steps", {}) for r in mine]}))
+    out = TableStats(base_model, reference if reference in datasets else None, rows, [], [])
+    if max(len(r.seeds) for r in rows) == 1:
         out.notes.append(SINGLE_SEED_NOTE)
     if out.reference is None:
         out.notes.append(f"reference dataset {reference!r} is not in this table: no comparisons")
-        return out
-    floor_sd = (table.noise_floor or {}).get("sd_delta") if (table.noise_floor or {}).get("n") else None
-    rng = bs.rng_for(s.seed, "permutations", *key)
-    for name, arm in arms.items():
-        if name == reference:
+    benchmarks = list(dict.fromkeys(ev.benchmark for r in runs for ev in r.evaluations.values()))
+    for benchmark in benchmarks:
+        key = f"{base_model}|{benchmark}"
+        scored = [(r, ev) for r in runs for ev in r.evaluations.values() if ev.benchmark == benchmark]
+        group, arms, _ = _group(benchmark, scored, table, s, key, tick)
+        out.groups.append(group)
+        if out.reference is None or out.reference not in arms:
             continue
-        for metric in METRICS:
-            diff, lo, hi, p, test, floor = _compare(arm, arms[reference], metric, arms, s, rng, floor_sd)
-            out.comparisons.append(Comparison(name, reference, metric, diff, lo, hi, p, p, test, "", floor))
-    tested = [c for c in out.comparisons if c.p_value is not None]
-    for c, p_adj in zip(tested, holm([float(c.p_value) for c in tested])):
-        c.p_adjusted, c.verdict = p_adj, verdict(c.diff, p_adj, s.alpha)
-    for c in out.comparisons:
-        c.verdict = c.verdict or "not tested"
+        nf = table.noise_floors.get(benchmark) or {}
+        floor_sd = nf.get("sd_delta") if nf.get("n") else None
+        rng = bs.rng_for(s.seed, "permutations", base_model, benchmark)
+        family = []
+        for name, arm in arms.items():
+            if name == out.reference:
+                continue
+            for cs in group.columns:
+                if cs.column.statistic == "summary":
+                    continue
+                diff, lo, hi, p, test, floor = _compare(arm, arms[out.reference], cs.column, arms, s, rng, floor_sd)
+                family.append(Comparison(name, out.reference, benchmark, cs.column.key, diff, lo, hi, p, p, test, "",
+                                         floor))
+        tested = [c for c in family if c.p_value is not None]
+        for c, p_adj in zip(tested, holm([float(c.p_value) for c in tested])):
+            c.p_adjusted, c.verdict = p_adj, verdict(c.diff, p_adj, s.alpha)
+        for c in family:
+            c.verdict = c.verdict or "not tested"
+        out.comparisons += family
     return out
 
 
 def compute(table: ResultsTable, settings: Settings | None = None, progress: bool = False) -> Report:
-    """Every table of a results table (one per base model x benchmark), with CIs and comparisons."""
+    """Every table of a results table (one per base model), with CIs and comparisons."""
     s = settings or Settings()
-    if s.sort_by not in ("lc_win_rate", "win_rate", "name"):
-        raise ValueError(f"sort_by must be lc_win_rate, win_rate or name, got {s.sort_by!r}")
     if not 0 < s.alpha < 1:
         raise ValueError(f"alpha must be within (0, 1), got {s.alpha}")
     if s.n_bootstrap < 2 or s.n_bootstrap_lc == 1 or s.n_bootstrap_lc < 0:
         raise ValueError(f"n_bootstrap must be >= 2 and n_bootstrap_lc 0 or >= 2; got {s.n_bootstrap}, "
                          f"{s.n_bootstrap_lc}")
+    if not table.runs:
+        raise ValueError(f"{table.source or table.suite}: the results hold no runs")
     if s.reference is not None and s.reference not in table.datasets():
         raise ValueError(f"reference dataset {s.reference!r} is not in the results; datasets: {table.datasets()}")
-    groups = list(table.groups())
-    total = s.n_bootstrap_lc * len(table.runs) if any(r.anchor for r in table.runs) else 0
+    lc_runs = sum(1 for r in table.runs for ev in r.evaluations.values()
+                  if any(c.statistic == "lc_glm" for c in ev.columns) and ev.info.get("anchor") in table.anchors)
+    total = s.n_bootstrap_lc * lc_runs
     from tqdm import tqdm
     show = progress and total > 0 and sys.stderr.isatty()
     with tqdm(total=total, desc="LC bootstrap (GLM refits)", disable=not show, leave=False, mininterval=0.5) as bar:
-        tables = [_table(key, runs, table, s, bar.update if show else None) for key, runs in groups]
-    return Report(table.suite, s, tables, table.noise_floor)
+        tables = [_table(base, runs, table, s, bar.update if show else None) for base, runs in table.base_models()]
+    return Report(table.suite, s, tables, table.noise_floors)

@@ -22,7 +22,7 @@ from sftbench.judges.alpaca_eval.annotator import AlpacaEvalAnnotator, is_switch
 from sftbench.judges.alpaca_eval.configs import DEFAULT_ANNOTATOR, AnnotatorConfig, available_annotators, load_annotator_config
 from sftbench.judges.alpaca_eval.data import BASELINE, EvalSet, df_gamed_path, load_eval_set, slice_df_gamed
 from sftbench.judges.injection import flag_judge_injection
-from sftbench.judges.alpaca_eval.metrics import DEFAULT_N_BOOTSTRAP, alpaca_eval_metrics, load_annotations
+from sftbench.judges.alpaca_eval.metrics import alpaca_eval_metrics, annotation_arrays, load_annotations
 
 
 @dataclass
@@ -32,23 +32,21 @@ class AlpacaEvalResult:
 
 
 def run_alpaca_eval(eval_set: EvalSet, outputs: Sequence[str], annotator: AlpacaEvalAnnotator, generator: str,
-                    df_gamed: str | Path, n_bootstrap: int = DEFAULT_N_BOOTSTRAP, seed: int = 0,
-                    glm_name: str = "length_controlled_v1", progress: bool = False) -> AlpacaEvalResult:
+                    df_gamed: str | Path, glm_name: str = "length_controlled_v1") -> AlpacaEvalResult:
     """Annotate the model's outputs (aligned with `eval_set.rows`) against the baseline and compute the metrics."""
     if len(outputs) != len(eval_set.rows):
         raise ValueError(f"run_alpaca_eval: {len(outputs)} outputs for {len(eval_set.rows)} eval instructions")
     annotations = annotator.annotate(eval_set.instructions, eval_set.baseline_outputs, list(outputs),
                                      generator_1=eval_set.baseline_name, generator_2=generator,
                                      datasets=[r.get("dataset", "") for r in eval_set.rows])
-    metrics = alpaca_eval_metrics(annotations, df_gamed, n_bootstrap=n_bootstrap, seed=seed, glm_name=glm_name,
-                                  progress=progress)
+    metrics = alpaca_eval_metrics(annotations, df_gamed, glm_name=glm_name)
     metrics["judge_fingerprint"] = annotator.fingerprint
     metrics["eval_set"] = eval_set.provenance
     return AlpacaEvalResult(annotations, metrics)
 
 
 __all__ = ["AlpacaEvalAnnotator", "AlpacaEvalResult", "AnnotatorConfig", "EvalSet", "run_alpaca_eval",
-           "alpaca_eval_metrics", "load_annotations", "load_eval_set", "df_gamed_path", "slice_df_gamed",
+           "alpaca_eval_metrics", "annotation_arrays", "load_annotations", "load_eval_set", "df_gamed_path", "slice_df_gamed",
            "load_annotator_config",
            "available_annotators", "flag_judge_injection", "is_switched", "parse_preference", "render_messages",
-           "DEFAULT_ANNOTATOR", "DEFAULT_N_BOOTSTRAP", "BASELINE"]
+           "DEFAULT_ANNOTATOR", "BASELINE"]

@@ -1,10 +1,8 @@
-"""AlpacaEval 2.0 metrics: win rate, length-controlled win rate, average length, bootstrap CIs over prompts.
+"""AlpacaEval 2.0 metrics: win rate, length-controlled win rate, average length, counts.
 
 Point estimates are alpaca_eval's own (`get_winrate`, `get_length_controlled_winrate` with the GLM
-`length_controlled_v1`) via judges.length_control, with df_gamed read from a local file. Confidence intervals
-resample the prompts with replacement `n_bootstrap` times: the win rate is recomputed, and the GLM is refitted
-on every resample (each resampled row keeps its instruction's index, so its difficulty term is its own);
-intervals are percentile intervals, `*_bootstrap_se` the replicates' standard deviation. Annotations whose
+`length_controlled_v1`) via judges.length_control, with df_gamed read from a local file. Bootstrap confidence
+intervals are statistics and live with the leaderboard (leaderboard/lc_refit.py `bootstrap_cis`). Annotations whose
 preference is missing (NaN/None) or marked `failed` count as ties (1.5), are counted in `n_failed`, and stay in
 the denominator (alpaca_eval itself drops missing ones; the published files have none).
 """
@@ -23,7 +21,6 @@ from sftbench.common.downloads import content_sha256, read_json_or_jsonl
 from sftbench.judges.length_control import lc_winrate
 from sftbench.judges.pairwise import FAILED_PREFERENCE
 
-DEFAULT_N_BOOTSTRAP = 200
 GLM_COLUMNS = ["instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference"]
 
 
@@ -64,54 +61,17 @@ def _n_flagged(df: pd.DataFrame) -> int:
     return sum(1 for out in df["output_2"].astype(str) if flag_judge_injection(out))
 
 
-def bootstrap_replicates(df: pd.DataFrame, df_gamed: Path, n_bootstrap: int, seed: int = 0,
-                         glm_name: str = "length_controlled_v1",
-                         progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(win-rate replicates, LC replicates), each of length n_bootstrap, resampling prompts with replacement; every
-    LC replicate refits alpaca_eval's GLM on the resample (judges/lc_refit.py, the leaderboard's refit too)."""
-    from sftbench.leaderboard.lc_refit import LCModel
-    rng = np.random.default_rng(seed)
-    n = len(df)
-    pref = df["preference"].to_numpy(float)
+def annotation_arrays(annotations: Sequence[dict] | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(preference in [0, 1] with failures as ties, len(output_1) - len(output_2)) per annotation, in order."""
+    df, _ = _clean(annotations)
+    pref = df["preference"].to_numpy(float) - 1.0
     delta = (df["output_1"].astype(str).str.len() - df["output_2"].astype(str).str.len()).to_numpy(float)
-    model = LCModel.from_arrays(pref - 1.0, delta, Path(df_gamed), glm_name)
-    wr, lc = np.empty(n_bootstrap), np.empty(n_bootstrap)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=n_bootstrap, desc="bootstrap (GLM refits)", leave=False)
-    try:
-        for b in range(n_bootstrap):
-            idx = rng.integers(0, n, n)
-            wr[b] = (pref[idx] - 1).mean() * 100
-            try:
-                lc[b] = model.winrate(idx)
-            except (ValueError, np.linalg.LinAlgError):  # a degenerate resample: counted, not fatal
-                lc[b] = np.nan
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return wr, lc
-
-
-def _interval(reps: np.ndarray, level: float) -> list[float] | None:
-    reps = reps[np.isfinite(reps)]
-    if not len(reps):
-        return None
-    alpha = (1 - level) / 2
-    return [float(np.quantile(reps, alpha)), float(np.quantile(reps, 1 - alpha))]
+    return pref, delta
 
 
 def alpaca_eval_metrics(annotations: Sequence[dict] | pd.DataFrame, df_gamed: str | Path, *,
-                        n_bootstrap: int = DEFAULT_N_BOOTSTRAP, ci: float = 0.95, seed: int = 0,
-                        glm_name: str = "length_controlled_v1", progress: bool = False) -> dict[str, Any]:
-    """win_rate, lc_win_rate, their standard errors and bootstrap CIs, n, avg_length, failure and flag counts."""
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    if n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+                        glm_name: str = "length_controlled_v1") -> dict[str, Any]:
+    """win_rate, lc_win_rate, their standard errors, n, avg_length, failure and flag counts."""
     df, n_failed = _clean(annotations)
     point = lc_winrate(df[GLM_COLUMNS], Path(df_gamed), glm_name=glm_name)
     out: dict[str, Any] = {
@@ -124,16 +84,8 @@ def alpaca_eval_metrics(annotations: Sequence[dict] | pd.DataFrame, df_gamed: st
         "avg_length": float(df["output_2"].astype(str).str.len().mean()), "n_failed": n_failed,
         "n_flagged_injection": _n_flagged(df),
         "glm": glm_name, "df_gamed": {"path": str(df_gamed), "sha256": content_sha256(df_gamed)},
-        "ci_level": ci, "n_bootstrap": n_bootstrap, "bootstrap_seed": seed,
-        "win_rate_ci": None, "lc_win_rate_ci": None, "win_rate_bootstrap_se": None, "lc_bootstrap_se": None,
     }
-    if n_bootstrap:
-        wr, lc = bootstrap_replicates(df, Path(df_gamed), n_bootstrap, seed, glm_name, progress)
-        out.update(win_rate_ci=_interval(wr, ci), lc_win_rate_ci=_interval(lc, ci),
-                   win_rate_bootstrap_se=float(np.std(wr, ddof=1)) if n_bootstrap > 1 else None,
-                   lc_bootstrap_se=float(np.nanstd(lc, ddof=1)) if n_bootstrap > 1 else None,
-                   n_bootstrap_failed=int(np.sum(~np.isfinite(lc))))
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
 
 
-__all__ = ["alpaca_eval_metrics", "load_annotations", "bootstrap_replicates", "DEFAULT_N_BOOTSTRAP"]
+__all__ = ["alpaca_eval_metrics", "annotation_arrays", "load_annotations"]

@@ -89,8 +89,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {doc}")
     print("judges (roles.judge providers):\n  world      the world's verifier: pairwise preference from exact checkers\n"
           "  openai, anthropic, openai_compatible, local, llamacpp_server, vllm_server   LLM judges (judges/llm)")
-    print("judge benchmarks (judges/): alpaca_eval (weighted_alpaca_eval_gpt4_turbo and other alpaca_eval "
-          "annotator configs), mt_bench, wildbench")
+    from sftbench.suites.evaluations import module_of, registered
+    print("evaluations (the suite's evaluation: section):")
+    for plugin in registered():
+        doc = (sys.modules[module_of(plugin.name)].__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        print(f"  {plugin.name:<12} {doc.split('. ')[0]}")
     print("suites:")
     for name, path in shipped_suites().items():
         description = (yaml.safe_load(path.read_text()) or {}).get("description", "").strip()

@@ -18,7 +18,7 @@ from sftbench.datasets_builders.card import make_card
 from sftbench.datasets_builders.registry import get_builder, parse_params, prompt_ids, roles_used
 from sftbench.common.rows import Row, write_jsonl
 from sftbench.suites.engine.roles import RoleSession
-from sftbench.suites.engine.schema import RolesSpec
+from sftbench.suites.engine.roles import RolesSpec
 
 OUT_FIELDS = ("instruction", "input", "output", "messages")
 

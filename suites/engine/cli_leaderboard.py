@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from sftbench.leaderboard.report import FORMATS, SORT_KEYS, build, render
+from sftbench.leaderboard.report import FORMATS, build, render
 from sftbench.leaderboard.results import ResultsTable, load_results
 from sftbench.leaderboard.stats import Settings, compute
 
@@ -91,32 +91,41 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
     new_label, base_label = (f"{new_name}@new", f"{base_name}@baseline") if new_name == base_name else (new_name,
                                                                                                          base_name)
     new_runs, base_runs = _arm(new, new_name, new_label), _arm(base, base_name, base_label)
-    keys = {(r.base_model, r.benchmark) for r in new_runs} & {(r.base_model, r.benchmark) for r in base_runs}
-    if not keys:
-        raise ValueError(f"nothing to pair: the new runs use base model/benchmark "
-                         f"{sorted({(r.base_model, r.benchmark) for r in new_runs})}, the baseline "
-                         f"{sorted({(r.base_model, r.benchmark) for r in base_runs})}")
-    for key in sorted(keys):
-        judges = {r.provenance.get("judge_sha") for r in new_runs + base_runs if (r.base_model, r.benchmark) == key}
-        if len(judges) > 1:
-            raise ValueError(f"{key[1]} on {key[0]}: new and baseline were judged by different judges "
-                             f"({sorted(map(str, judges))}); a paired comparison needs the same judge")
-    runs = [r for r in base_runs + new_runs if (r.base_model, r.benchmark) in keys]
-    merged = ResultsTable("compare", runs, {**base.anchors, **new.anchors}, base.noise_floor or new.noise_floor)
+    shared = {(r.base_model, b) for r in new_runs for b in r.evaluations} & \
+        {(r.base_model, b) for r in base_runs for b in r.evaluations}
+    if not shared:
+        raise ValueError(f"nothing to pair: the new runs have base model/evaluations "
+                         f"{sorted({(r.base_model, b) for r in new_runs for b in r.evaluations})}, the baseline "
+                         f"{sorted({(r.base_model, b) for r in base_runs for b in r.evaluations})}")
+    for base_model, name in sorted(shared):
+        prints = {r.evaluations[name].fingerprint_sha for r in new_runs + base_runs
+                  if r.base_model == base_model and name in r.evaluations}
+        if len(prints) > 1:
+            raise ValueError(f"{name} on {base_model}: new and baseline were scored by different judges or harness "
+                             f"versions ({sorted(prints)}); a paired comparison needs the same one")
+    runs = []
+    for r in base_runs + new_runs:
+        kept = {n: e for n, e in r.evaluations.items() if (r.base_model, n) in shared}
+        if kept:
+            r.evaluations = kept
+            runs.append(r)
+    merged = ResultsTable("compare", runs, {**base.anchors, **new.anchors},
+                          {**new.noise_floors, **base.noise_floors})
     report = compute(merged, Settings.from_spec(None, alpha=alpha, reference=base_label, **settings), progress=True)
     worse = False
     out.write(f"compare {new_label} ({new_results}) against {base_label} ({against_results}), alpha {alpha:g}, "
-              f"Holm per benchmark\n")
+              f"Holm per evaluation\n")
     for t in report.tables:
-        rows = {r.dataset: r for r in t.rows}
+        estimates = {(g.benchmark, cs.column.key): cs.estimates for g in t.groups for cs in g.columns}
         for c in t.comparisons:
             lo, hi = ("?", "?") if c.ci_low is None else (f"{c.ci_low:+.2f}", f"{c.ci_high:+.2f}")
             p = "n/a" if c.p_adjusted is None else f"{c.p_adjusted:.4g}"
-            out.write(f"{t.benchmark} [{t.base_model}] {c.metric}: {rows[c.dataset].metrics[c.metric].estimate:.2f} "
-                      f"vs {rows[c.reference].metrics[c.metric].estimate:.2f}, diff {c.diff:+.2f} [{lo}, {hi}], "
-                      f"p (Holm) {p}: {c.verdict.upper()}\n")
+            est = estimates[(c.benchmark, c.metric)]
+            out.write(f"{c.benchmark} [{t.base_model}] {c.metric}: {est[c.dataset].estimate:.2f} vs "
+                      f"{est[c.reference].estimate:.2f}, diff {c.diff:+.2f} [{lo}, {hi}], p (Holm) {p}: "
+                      f"{c.verdict.upper()}\n")
             worse |= c.verdict == "worse"
-        for note in t.notes:
+        for note in [*t.notes, *(n for g in t.groups for n in g.notes)]:
             out.write(f"note: {note}\n")
     out.write("result: significantly worse on at least one benchmark\n" if worse else
               "result: no benchmark significantly worse\n")
@@ -140,7 +149,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     p.add_argument("--alpha", type=float, help="significance level of the verdicts (default: the suite's, 0.05)")
     p.add_argument("--reference", help="dataset the others are compared against (default: the suite's, or the first)")
-    p.add_argument("--sort-by", choices=SORT_KEYS, help="row order")
+    p.add_argument("--sort-by", help="row order: a column key (e.g. lc_win_rate, mt_bench.score) or name")
     stats_args(p)
     p.set_defaults(func=lambda a: cmd_leaderboard(a.runs_dir, a.fmt, a.out, alpha=a.alpha, reference=a.reference,
                                                   sort_by=a.sort_by, **stats_of(a)))

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sftbench.judges.alpaca_eval.metrics import DEFAULT_N_BOOTSTRAP
+from sftbench.leaderboard.lc_refit import DEFAULT_N_BOOTSTRAP
 
 
 def _fmt_ci(ci: list[float] | None) -> str:
@@ -47,12 +47,14 @@ def cmd_metrics_alpaca_eval(annotations_path: str | Path, df_gamed: str | Path |
                             progress: bool = True) -> int:
     """Print the metrics of one annotations file; 0 on success, 2 on bad input or a missing df_gamed."""
     from sftbench.judges.alpaca_eval.data import df_gamed_path
-    from sftbench.judges.alpaca_eval.metrics import alpaca_eval_metrics, load_annotations
+    from sftbench.judges.alpaca_eval.metrics import alpaca_eval_metrics, annotation_arrays, load_annotations
+    from sftbench.leaderboard.lc_refit import bootstrap_cis
     try:
         annotations = load_annotations(annotations_path)
         table = df_gamed_path(df_gamed)
-        metrics = alpaca_eval_metrics(annotations, table, n_bootstrap=n_bootstrap, seed=seed, ci=ci,
-                                      progress=progress and not as_json and sys.stderr.isatty())
+        metrics = alpaca_eval_metrics(annotations, table)
+        metrics.update(bootstrap_cis(*annotation_arrays(annotations), table, n_bootstrap, ci=ci, seed=seed,
+                                     glm=metrics["glm"], progress=progress and not as_json and sys.stderr.isatty()))
     except (FileNotFoundError, ValueError) as exc:  # DataUnavailable is a FileNotFoundError: names --df-gamed
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,7 @@
-"""Execute a plan: run every step not already in the store, then write the leaderboard."""
+"""Execute a plan: run every step not already in the store, in plan order, then write the leaderboard."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -11,9 +10,9 @@ from typing import Callable
 
 from rich.console import Console
 
-from sftbench.suites.engine import steps
-from sftbench.suites.engine.plan import RESUME_DIR, Plan
-from sftbench.suites.engine.store import write_json_atomic
+from sftbench.suites.engine.plan import Plan, enabled_evaluations
+from sftbench.suites.engine.step import Step, StepContext, step_body
+from sftbench.suites.engine.store import Store
 
 console = Console(stderr=True)
 
@@ -29,15 +28,28 @@ def preflight(plan: Plan) -> None:
     build: a CUDA vLLM on a machine without a GPU still fails when it starts."""
     pending = {s.key.kind for s in plan.steps if not plan.store.is_done(s.key)}
     if "train" in pending:
-        from sftbench.suites.engine.schema import resolved_recipe_and_template
         from sftbench.suites.models.train import check_runtime
-        check_runtime(resolved_recipe_and_template(plan.suite, plan.suite.seeds[0])[0])
-    if pending & {"generate", "mtanswers", "wbanswers"}:
-        from sftbench.suites.models.generate import resolve_backend
-        resolve_backend(plan.suite.generation.backend)
-    if "openllm" in pending and plan.suite.evaluation.openllm is not None:
-        from sftbench.suites.evaluations.openllm.run import check_backend
-        check_backend(plan.suite.evaluation.openllm.backend)
+        check_runtime(plan.suite.recipe)
+    for plugin, spec in enabled_evaluations(plan.suite):
+        plugin.preflight(plan.suite, spec, pending)
+
+
+def run_step(step: Step, store: Store, ctx: StepContext) -> bool:
+    """Run one step into the store unless it is already there; True when it ran."""
+    if store.is_done(step.key):
+        return False
+    body = step_body(step)
+    inputs = {name: store.root / dirname for name, dirname in step.deps.items()}
+    with store.writing(step.key, seed=step.seed) as (out, extra):
+        snapshot = ctx.cost_snapshot()
+        stats = body(step, inputs, out, ctx)
+        if stats:
+            extra.update(stats)
+        cost = ctx.cost_since(snapshot)
+        if cost is not None:
+            extra["llm_cost"] = cost
+    shutil.rmtree(ctx.resume_dir(step), ignore_errors=True)
+    return True
 
 
 def execute(plan: Plan, say: Callable[[str], None] = console.print) -> None:
@@ -48,75 +60,25 @@ def execute(plan: Plan, say: Callable[[str], None] = console.print) -> None:
     if removed:
         say(f"[yellow]removed {len(removed)} unfinished step(s) from an interrupted run[/]")
     total = len(plan.steps)
-    with plan.session as session:
+    with StepContext(plan.store, plan.threads, plan.progress, plan.max_usd) as ctx:
         for i, step in enumerate(plan.steps, start=1):
             prefix = f"[{i:>2}/{total}] {step.label}"
-            if plan.store.is_done(step.key):
-                say(f"{prefix} [dim]cached[/]")
-                continue
             start = time.time()
-            with plan.store.writing(step.key, seed=step.seed) as (out, extra):
-                snapshot = session.cost_snapshot()
-                stats = step.run(out, extra)
-                if stats:
-                    extra.update(stats)
-                cost = session.cost_since(snapshot)
-                if cost is not None:
-                    extra["llm_cost"] = cost
-            shutil.rmtree(plan.store.root / RESUME_DIR / step.key.dirname, ignore_errors=True)
-            say(f"{prefix} [green]done[/] ({time.time() - start:.1f}s)")
-
-
-def collect_results(plan: Plan) -> list[dict]:
-    records = []
-    for (dataset, seed), key in plan.judged.items():
-        metrics = steps.read_json(plan.store.path(key) / "metrics.json")
-        card = steps.read_json(plan.store.path(plan.built[dataset]) / "card.json")
-        record = {"dataset": dataset, "builder": card["builder"], "seed": seed, "size": card["size"],
-                  "train_mean_words": card["response_length"]["mean_words"],
-                  "card_sha256": card["content_sha256"], "judge_step": key.dirname, **metrics}
-        if (dataset, seed) in plan.openllm:
-            record["openllm"] = openllm_scores(plan.store.path(plan.openllm[(dataset, seed)]))
-        if (dataset, seed) in plan.mt_bench:
-            from sftbench.suites.evaluations.mt_bench.steps import summary
-            record["mt_bench"] = summary(plan.store.path(plan.mt_bench[(dataset, seed)]))
-        if (dataset, seed) in plan.wildbench:
-            from sftbench.suites.evaluations.wildbench import steps as wildbench_steps
-            record["wildbench"] = wildbench_steps.summary(plan.store.path(plan.wildbench[(dataset, seed)]))
-        records.append(record)
-    return records
-
-
-def openllm_scores(step_dir: Path) -> dict:
-    """Headline lm-eval numbers of one checkpoint: {task: {metric, value, stderr, n}} plus the average."""
-    results = steps.read_json(step_dir / "openllm_results.json")
-    return {row["task"]: {k: row.get(k) for k in ("metric", "value", "stderr", "n")}
-            for row in results["table"] if row.get("primary") or row["task"] == "average"}
-
-
-def single_judge_fingerprint(plan: Plan) -> dict:
-    """The judge fingerprint shared by every judged result; different fingerprints never share a column."""
-    seen: dict[str, list[str]] = {}
-    fingerprint: dict = {}
-    for key in plan.judged.values():
-        manifest = steps.read_json(plan.store.path(key) / "manifest.json")
-        fingerprint = manifest.get("judge_fingerprint", manifest["config"]["judge"])
-        seen.setdefault(json.dumps(fingerprint, sort_keys=True), []).append(key.dirname)
-    if len(seen) > 1:
-        detail = "; ".join(f"{fp} <- {', '.join(dirs)}" for fp, dirs in seen.items())
-        raise ValueError(f"judged results have different judge fingerprints and cannot share a leaderboard column "
-                         f"(did the judge's server report another model?): {detail}. Delete the stale judge steps "
-                         "under the runs directory, or run with a pinned judge, and run again")
-    return fingerprint
+            if run_step(step, plan.store, ctx):
+                say(f"{prefix} [green]done[/] ({time.time() - start:.1f}s)")
+            else:
+                say(f"{prefix} [dim]cached[/]")
 
 
 def write_leaderboard(plan: Plan) -> tuple[str, Path]:
     """Results -> runs/<suite>/results.json, then every leaderboard format (leaderboard/report.py)."""
+    from sftbench.common.jsonio import write_json_atomic
     from sftbench.leaderboard.report import write_reports
     from sftbench.leaderboard.stats import Settings
-    records = collect_results(plan)
-    single_judge_fingerprint(plan)
+    from sftbench.suites.engine.results import collect_results
+    table = collect_results(plan)
     root = plan.store.root
-    write_json_atomic(root / "results.json", records)
-    _, md = write_reports(root, Settings.from_spec(plan.suite.leaderboard), progress=True)
+    write_json_atomic(root / "results.json", table.to_json(), indent=1)
+    table.source = str(root)
+    _, md = write_reports(root, Settings.from_spec(plan.suite.leaderboard), progress=True, table=table)
     return md, root

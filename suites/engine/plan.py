@@ -1,36 +1,27 @@
 """From a suite to an ordered list of steps, each keyed by a hash of its config and its inputs' hashes.
 
-`make_plan` runs the stages of a `PlanBuilder` in order: the world, the datasets, the base model, the eval
-data, then per (dataset, seed) a checkpoint and its evaluations (suites/plan_evals.py), then the judge-noise
-floor. Step keys, labels, seeds and order are part of every user's cache: changing them re-runs work.
+`make_plan` runs the stages in order: the world, the datasets, the base model, then every registered evaluation's
+suite-wide steps, then per (dataset, seed) a checkpoint and each evaluation's steps for it, then each evaluation's
+closing steps. Steps are data (suites/engine/step.py): nothing here holds a live object. Step keys, labels, seeds
+and order are part of every user's cache: changing them re-runs work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sftbench.datasets_builders.registry import parse_params, prompt_ids, roles_used
-from sftbench.suites.engine import plan_evals as evals
-from sftbench.suites.engine import steps
-from sftbench.suites.engine.roles import RoleSession, role_identity
-from sftbench.suites.engine.schema import DatasetSpec, Suite, resolved_recipe_and_template
+from sftbench.suites.engine.roles import role_identity
+from sftbench.suites.engine.schema import DatasetSpec, Suite
+from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey, Store
+from sftbench.suites.evaluations import registered
+from sftbench.suites.evaluations.protocol import Checkpoint, Evaluation
 
 DATA_SEED = 0  # datasets are built once; training seeds vary the fine-tuning only
-RESUME_DIR = ".resume"  # per-train-step checkpoints that survive a kill (under runs/<suite>/)
-
-StepRun = Callable[[Path, dict], dict | None]  # (temporary output dir, manifest extras) -> stats
-RunKey = tuple[str, int]                       # (dataset, seed)
-
-
-@dataclass
-class Step:
-    key: StepKey
-    label: str
-    run: StepRun
-    seed: int | None = None
+RunKey = tuple[str, int]  # (dataset, seed)
 
 
 @dataclass
@@ -38,12 +29,20 @@ class Plan:
     suite: Suite
     store: Store
     steps: list[Step]
-    judged: dict[tuple[str, int], StepKey]   # (dataset, seed) -> judge step
-    built: dict[str, StepKey]                 # dataset -> build step
-    session: RoleSession                      # live LLM roles, built on first use during `execute`
-    openllm: dict[tuple[str, int], StepKey]   # (dataset, seed) -> lm-eval step, when the suite asks for one
-    mt_bench: dict[tuple[str, int], StepKey]  # (dataset, seed) -> MT-Bench judging step, when enabled
-    wildbench: dict[tuple[str, int], StepKey] = field(default_factory=dict)  # (dataset, seed) -> WildBench judging
+    built: dict[str, StepKey]                                 # dataset -> build step
+    trained: dict[RunKey, StepKey]                            # (dataset, seed) -> train step
+    results: dict[RunKey, dict[str, StepKey]]                 # (dataset, seed) -> evaluation -> its result step
+    finals: dict[str, StepKey] = field(default_factory=dict)  # evaluation -> its closing step (noise floor)
+    base: StepKey | None = None                               # the base model (pretrain or base step)
+    threads: int = 1
+    progress: bool = True
+    max_usd: float | None = None
+
+    def step(self, key: StepKey) -> Step:
+        """The planned step of a key."""
+        if not hasattr(self, "_by_dir"):
+            self._by_dir = {s.key.dirname: s for s in self.steps}
+        return self._by_dir[key.dirname]
 
 
 def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress: bool = True,
@@ -52,61 +51,64 @@ def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress
     b.add_world()
     b.add_datasets()
     b.add_base_model()
-    b.add_eval_data()
-    b.add_checkpoints()
-    b.add_noise_floor()
+    b.add_evaluations()
     return b.plan()
 
 
+def enabled_evaluations(suite: Suite) -> list[tuple[Evaluation, Any]]:
+    """(plugin, its suite section) of every evaluation the suite turns on, in plan order."""
+    out = []
+    for plugin in registered():
+        spec = suite.evaluation_section(plugin.name)
+        if plugin.enabled(spec):
+            out.append((plugin, spec))
+    return out
+
+
 class PlanBuilder:
-    """The state the stages share: the store, the live roles, the steps so far and the keys later stages use."""
+    """The state the stages share: the store, role identities, the steps so far and the keys later stages use."""
 
     def __init__(self, suite: Suite, runs_dir: Path, threads: int | None, progress: bool,
                  max_usd: float | None) -> None:
         self.suite = suite
-        self.store = Store(runs_dir / suite.name)
+        self.store = Store(Path(runs_dir) / suite.name)
         self.threads: int = threads or suite.threads
-        self.progress = progress
-        self.session = RoleSession(suite.roles, self.store.root, max_usd=max_usd, progress=progress)
-        self.role_ids = {name: role_identity(name, getattr(suite.roles, name))
-                         for name in ("teacher", "rater", "judge")}
+        self.progress, self.max_usd = progress, max_usd
+        self.role_ids = {name: role_identity(name, getattr(suite.roles, name)) for name in ("teacher", "rater", "judge")}
+        self.roles_args = suite.roles.model_dump(mode="json")  # what a step needs to build live roles
         self.steps: list[Step] = []
-        # set by the stages, in order
         self.world: StepKey
         self.pool_inputs: dict[str, Any]
         self.base: StepKey
-        self.eval: evals.EvalData
         self.built: dict[str, StepKey] = {}
-        self.judged: dict[RunKey, StepKey] = {}
-        self.openllm: dict[RunKey, StepKey] = {}
-        self.mt_bench: dict[RunKey, StepKey] = {}
-        self.wildbench: dict[RunKey, StepKey] = {}
+        self.trained: dict[RunKey, StepKey] = {}
+        self.results: dict[RunKey, dict[str, StepKey]] = {}
+        self.finals: dict[str, StepKey] = {}
+        self.evaluations = enabled_evaluations(suite)
 
-    def add(self, kind: str, name: str, config: dict, inputs: dict, run: StepRun, label: str,
-            seed: int | None = None) -> StepKey:
-        """Append one step; its key (kind, name, config, inputs) decides its output directory."""
+    def add(self, kind: str, name: str, config: dict, inputs: dict, label: str, seed: int | None = None,
+            deps: dict[str, StepKey] | None = None, args: dict[str, Any] | None = None,
+            module: str | None = None) -> StepKey:
+        """Append one step; its key (kind, name, config, inputs) decides its output directory. `deps`: the steps
+        whose directories its body reads, by input name; `args`: JSON run parameters outside the key."""
         key = StepKey(kind, name, config, inputs)
-        self.steps.append(Step(key, label, run, seed))
+        self.steps.append(Step(key, label, seed, {n: k.dirname for n, k in (deps or {}).items()}, args or {},
+                               module))
         return key
 
     def path(self, key: StepKey) -> Path:
         return self.store.path(key)
 
-    def world_dir(self) -> Path:
-        return self.store.path(self.world)
-
     def plan(self) -> Plan:
-        return Plan(self.suite, self.store, self.steps, self.judged, self.built, self.session, self.openllm,
-                    self.mt_bench, wildbench=self.wildbench)
-
-    # -- suite-wide stages ------------------------------------------------------------------------------------
+        return Plan(self.suite, self.store, self.steps, self.built, self.trained, self.results, self.finals,
+                    self.base, self.threads, self.progress, self.max_usd)
 
     def add_world(self) -> None:
         """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
         from sftbench.datasets_builders.world import WORLD_VERSION
         suite = self.suite
         self.world = self.add("world", "world", {**suite.world.model_dump(mode="json"), "version": WORLD_VERSION},
-                              {}, lambda out, _: steps.world_step(suite.world, out), "generate the built-in world")
+                              {}, "generate the built-in world")
         self.pool_inputs = {"world": self.world.hash}
         if suite.pool.source != "world":
             from sftbench.common.hashing import hash_local
@@ -124,116 +126,75 @@ class PlanBuilder:
         used = roles_used(ds.builder, params)
         config = {"builder": ds.builder, "params": params, "seed": DATA_SEED,
                   "roles": {r: self.role_ids[r] for r in used}, "prompts": prompt_ids(ds.builder, params)}
-
-        def run(out: Path, _: dict) -> dict | None:
-            return steps.build_step(ds, self.suite, self.world_dir(), {r: self.session.get(r) for r in used}, out,
-                                    DATA_SEED, self.progress)
-        return self.add("build", ds.name, config, self.pool_inputs, run, f"build dataset {ds.name} ({ds.builder})",
-                        DATA_SEED)
+        args = {"builder": ds.builder, "params": ds.params, "pool": self.suite.pool.model_dump(mode="json"),
+                "roles": self.roles_args, "uses": list(used)}
+        return self.add("build", ds.name, config, self.pool_inputs, f"build dataset {ds.name} ({ds.builder})",
+                        DATA_SEED, deps={"world": self.world}, args=args)
 
     def add_base_model(self) -> None:
         self.base = self._add_tiny_base() if self.suite.base_model.kind == "tiny" else self._add_real_base()
 
     def _add_tiny_base(self) -> StepKey:
         """A BPE tokenizer and a tiny Llama pretrained on the pool's text."""
-        from sftbench.suites.models.tiny_model import TinyModelConfig
-        suite = self.suite
-        tok = self.add("tokenizer", "bpe", suite.base_model.tokenizer.model_dump(), self.pool_inputs,
-                       lambda out, _: _tokenizer(suite, self.world_dir(), out), "train the BPE tokenizer")
-        model_cfg = TinyModelConfig.model_validate(suite.base_model.config)
+        from sftbench.suites.models.tiny_config import TinyModelConfig
+        bm, pool = self.suite.base_model, {"pool": self.suite.pool.model_dump(mode="json")}
+        tok = self.add("tokenizer", "bpe", bm.tokenizer.model_dump(), self.pool_inputs, "train the BPE tokenizer",
+                       deps={"world": self.world}, args=pool)
+        model_cfg = TinyModelConfig.model_validate(bm.config)
         return self.add("pretrain", "tiny-llama", {"model": model_cfg.model_dump(mode="json"),
-                                                   "pretrain": suite.base_model.pretrain.model_dump()},
-                        {"tokenizer": tok.hash, **self.pool_inputs},
-                        lambda out, _: _pretrain(suite, model_cfg, self.world_dir(), self.path(tok), out,
-                                                 self.threads, self.progress),
-                        "pretrain the base model", 0)
+                                                   "pretrain": bm.pretrain.model_dump()},
+                        {"tokenizer": tok.hash, **self.pool_inputs}, "pretrain the base model", 0,
+                        deps={"tokenizer": tok, "world": self.world}, args=pool)
 
     def _add_real_base(self) -> StepKey:
         """A real base model (HF id at a pinned revision, local directory, GGUF) materialised once as safetensors."""
-        from sftbench.suites.models.base_models import materialize
         from sftbench.common.hashing import hash_dir
         ref = self.suite.base_model.ref()
         inputs = {"local_content": hash_dir(ref.path)} if ref.kind == "local" else {}
-        return self.add("base", ref.kind, ref.identity(), inputs, lambda out, _: {"stats": materialize(ref, out)},
-                        f"materialise base model ({ref.kind})", 0)
+        return self.add("base", ref.kind, ref.identity(), inputs, f"materialise base model ({ref.kind})", 0)
 
-    def add_eval_data(self) -> None:
-        self.eval = evals.add_eval_data(self)
-
-    def add_checkpoints(self) -> None:
-        """Per dataset and training seed: fine-tune, then every evaluation the suite asks for."""
-        wb_inputs = evals.wildbench_inputs(self.suite.evaluation.wildbench)
+    def add_evaluations(self) -> None:
+        """Each evaluation's suite-wide steps, then per (dataset, seed) a checkpoint and its evaluations, then each
+        evaluation's closing steps."""
+        shared = {plugin.name: plugin.prepare(self, spec) for plugin, spec in self.evaluations}
         for ds in self.suite.datasets:
             for seed in self.suite.seeds:
-                self._add_checkpoint(ds.name, seed, wb_inputs)
-
-    def _add_checkpoint(self, dataset: str, seed: int, wb_inputs: dict[str, Any]) -> None:
-        ev, run_name, key = self.suite.evaluation, f"{dataset}-s{seed}", (dataset, seed)
-        train = self._add_train(dataset, seed, run_name)
-        if ev.openllm is not None:
-            self.openllm[key] = evals.add_openllm(self, ev.openllm, train, run_name, seed)
-        if ev.mt_bench.enabled:
-            self.mt_bench[key] = evals.add_mt_bench(self, ev.mt_bench, train, run_name, seed)
-        if ev.wildbench.enabled:
-            self.wildbench[key] = evals.add_wildbench(self, ev.wildbench, wb_inputs, train, run_name, seed)
-        outs = evals.add_generate(self, train, run_name, seed)
-        self.judged[key] = evals.add_judge(self, outs, run_name, seed)
+                run_name = f"{ds.name}-s{seed}"
+                train = self._add_train(ds.name, seed, run_name)
+                ckpt = Checkpoint(ds.name, seed, run_name, train)
+                self.trained[(ds.name, seed)] = train
+                done = self.results.setdefault((ds.name, seed), {})
+                for plugin, spec in self.evaluations:
+                    key = plugin.add_checkpoint(self, spec, shared[plugin.name], ckpt)
+                    if key is not None:
+                        done[plugin.name] = key
+        for plugin, spec in self.evaluations:
+            per_run = {run: keys[plugin.name] for run, keys in self.results.items() if plugin.name in keys}
+            final = plugin.finish(self, spec, shared[plugin.name], per_run)
+            if final is not None:
+                self.finals[plugin.name] = final
 
     def _add_train(self, dataset: str, seed: int, run_name: str) -> StepKey:
-        """Fine-tune the base model on one dataset; `select: best_heldout` adds the held-out set to the key."""
-        recipe, template = resolved_recipe_and_template(self.suite, seed)
+        """Fine-tune the base model on one dataset; a `recipe.select` served by an evaluation (best_heldout) adds
+        that evaluation's metric to the key."""
+        recipe = self.suite.recipe_for(seed)
         data = self.built[dataset]
-        config = {"recipe": recipe.model_dump(mode="json"), "template": template}
+        config = {"recipe": recipe.model_dump(mode="json"), "template": self.suite.template}
         inputs = {"base": self.base.hash, "data": data.hash}
-        heldout: Callable[[Path], Any] | None = None
-        if recipe.select == "best_heldout":  # only then: the hashes of select: last steps stay as they were
-            from sftbench.suites.evaluations.heldout import metric as ho
-            config.update(heldout=ho.config(self.suite), judge=self.role_ids["judge"])
-            inputs.update(ho.inputs(self.suite.evaluation.heldout, self.world.hash))
-            heldout = self._heldout_metric(data, run_name)
-        resume = self.store.root / RESUME_DIR / StepKey("train", run_name, config, inputs).dirname
-        return self.add("train", run_name, config, inputs,
-                        lambda out, _: _train(self.store, self.base, data, recipe, template, out, self.threads,
-                                              self.progress, resume, heldout),
-                        f"fine-tune on {dataset} (seed {seed})", seed)
+        deps, args = {"base": self.base, "data": data}, {}
+        if recipe.select != "last":  # only then: the hashes of select: last steps stay as they were
+            selection = self._selection(recipe, data)
+            config.update(selection.config)
+            inputs.update(selection.inputs)
+            deps.update(selection.deps)
+            args["selection"] = {"factory": selection.factory, "params": selection.params}
+        return self.add("train", run_name, config, inputs, f"fine-tune on {dataset} (seed {seed})", seed,
+                        deps=deps, args=args)
 
-    def _heldout_metric(self, data: StepKey, run_name: str) -> Callable[[Path], Any]:
-        """select: best_heldout: makes the held-out metric, at run time, from the train step's log directory."""
-        from sftbench.suites.evaluations.heldout import metric as ho
-        return lambda log_dir: ho.metric_for(self.suite, self.world_dir(), self.path(data), self.session.get("judge"),
-                                             self.threads, log_dir, run_name)
-
-    def add_noise_floor(self) -> None:
-        if self.suite.leaderboard.noise_floor_sample and self.judged:
-            evals.add_noise_floor(self, list(self.judged.values()))
-
-
-def _tokenizer(suite: Suite, world_dir: Path, out: Path) -> dict:
-    from sftbench.datasets_builders.world import pool_text
-    from sftbench.suites.models.tokenizer_train import train_tokenizer
-    texts = list(pool_text(steps.load_pool(suite, world_dir)))
-    train_tokenizer(texts, suite.base_model.tokenizer.vocab_size, out)
-    return {"texts": len(texts)}
-
-
-def _pretrain(suite: Suite, cfg: Any, world_dir: Path, tok_dir: Path, out: Path, threads: int,
-              progress: bool) -> dict:
-    from sftbench.datasets_builders.world import pool_text
-    from sftbench.suites.models.tiny_model import pretrain_base
-    p = suite.base_model.pretrain
-    texts = list(pool_text(steps.load_pool(suite, world_dir)))
-    stats = pretrain_base(texts, tok_dir, cfg, out, steps=p.steps, batch_size=p.batch_size, seq_len=p.seq_len,
-                          lr=p.lr, seed=0, threads=threads, progress=progress)
-    return {"stats": stats}
-
-
-def _train(store: Store, base: StepKey, data: StepKey, recipe: Any, template: str, out: Path, threads: int,
-           progress: bool, resume_dir: Path, heldout: Callable[[Path], Any] | None = None) -> dict:
-    """Fine-tune; intermediate checkpoints go to `resume_dir` (outside the step's temporary directory), so a
-    killed run resumes from its last checkpoint; the runner deletes it once the step is stored. `heldout`
-    (select: best_heldout) makes the held-out metric (suites/heldout.py) from that directory."""
-    from sftbench.suites.models.train import sft_train
-    metric = heldout(resume_dir) if heldout is not None else None
-    stats = sft_train(store.path(base), steps.sft_rows(store.path(data)), recipe, template, out,
-                      threads=threads, progress=progress, resume_dir=resume_dir, heldout_metric=metric)
-    return {"stats": metric.annotate(stats, out) if metric is not None else stats}
+    def _selection(self, recipe: Any, data: StepKey) -> Any:
+        for plugin in registered():
+            spec = self.suite.evaluation_section(plugin.name)
+            selection = plugin.train_selection(self, spec, recipe, data)
+            if selection is not None:
+                return selection
+        raise ValueError(f"recipe.select {recipe.select!r}: no registered evaluation serves it")

@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
-from sftbench.datasets_builders.registry import BUILDERS, parse_params
+from sftbench.common.config import Strict
 from sftbench.common.suggest import unknown_name_message
-from sftbench.judges.wildbench.reward import DEFAULT_K
-from sftbench.suites.evaluations.openllm.catalog import OpenLLMConfig
+from sftbench.datasets_builders.registry import BUILDERS, parse_params
 from sftbench.suites.engine.roles import RolesSpec, role_errors
 from sftbench.suites.engine.yaml_source import SuiteError, YamlSource, format_loc, load_yaml
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from sftbench.suites.models.recipes import Recipe, recipe_fields, resolve_template
 
 
 class WorldSpec(Strict):
@@ -102,97 +98,6 @@ class GenerationSpec(Strict):
         return {} if self.backend == "auto" else {"backend": self.backend}
 
 
-class AlpacaEvalSpec(Strict):
-    """Pairwise judging against a baseline, win rate and length-controlled win rate.
-
-    `eval_set: world`: the built-in world's held-out prompts against its reference answers, judged by any judge
-    role (the embedded default). `eval_set: alpaca_eval_2`: the real AlpacaEval 2.0 set (805 instructions against
-    gpt4_1106_preview) judged by `annotator` (an alpaca_eval annotator config, default
-    weighted_alpaca_eval_gpt4_turbo) run over `roles.judge`, which must be an LLM."""
-    enabled: bool = Field(True, description="always on: the leaderboard's rows are these pairwise judgments")
-    eval_set: Literal["world", "alpaca_eval_2"] = "world"
-    randomize_order: bool = Field(True, description="world eval set only (alpaca_eval configs set their own)")
-    glm: Literal["length_controlled_v1", "length_controlled_noreg", "length_controlled_minimal"] = \
-        "length_controlled_v1"
-    annotator: str = Field("weighted_alpaca_eval_gpt4_turbo", description="alpaca_eval annotator config name")
-    source: Literal["github", "hub"] = Field("github", description="where the 805 rows come from when data_path "
-                                             "is not given: alpaca_eval's GitHub file at a pinned commit (sha256-"
-                                             "checked) or the hub dataset tatsu-lab/alpaca_eval")
-    data_path: Path | None = Field(None, description="local model_outputs.json[.gz] / alpaca_eval_gpt4_baseline.json")
-    df_gamed: Path | None = Field(None, description="local df_gamed.csv (the LC GLM's anchor); default: the hub's")
-    max_instances: int | None = Field(None, ge=5, description="first N instructions only (cheap runs; df_gamed is "
-                                      "sliced to match); None = all 805")
-
-    @field_validator("enabled")
-    @classmethod
-    def _always_on(cls, on: bool) -> bool:
-        if not on:
-            raise ValueError("cannot be turned off: the leaderboard's rows are the AlpacaEval judgments (MT-Bench, "
-                             "WildBench and OpenLLM add columns to them); cut its cost with eval_set: world or "
-                             "max_instances instead")
-        return on
-
-    @field_validator("annotator")
-    @classmethod
-    def _known_annotator(cls, name: str) -> str:
-        from sftbench.judges.alpaca_eval.configs import available_annotators
-        known = available_annotators()
-        if name not in known:
-            raise ValueError(unknown_name_message("alpaca_eval annotator config", name, known))
-        return name
-
-
-class MTBenchSpec(Strict):
-    """MT-Bench (80 two-turn questions, single-answer grading by `roles.judge`, which must be an LLM)."""
-    enabled: bool = False
-    data_dir: Path | None = Field(None, description="local question/reference/judge-prompt files; default: the "
-                                  "pinned FastChat files, downloaded and sha256-checked")
-    max_new_tokens: int = Field(512, ge=1)
-    batch_size: int = Field(16, ge=1)
-
-
-class WildBenchSpec(Strict):
-    """WildBench v2 (real-user tasks, checklist-guided grading by `roles.judge`, which must be an LLM): WB-Score,
-    plus WB-Reward against each reference model in `references`."""
-    enabled: bool = False
-    tasks_path: Path | None = Field(None, description="local tasks file (JSON/JSONL/parquet, hub fields); default: "
-                                    "the pinned hub dataset allenai/WildBench (v2, test)")
-    templates_dir: Path | None = Field(None, description="folder with eval_template.{score,pairwise}.v2.md; "
-                                       "default: the pinned GitHub files, downloaded and sha256-checked")
-    references: dict[str, Path | None] = Field(default_factory=dict, description="reference model (gpt4t, haiku, "
-                                               "llama or a hub outputs config) -> local outputs file (null: the "
-                                               "hub's); empty: WB-Score only")
-    K: int = Field(DEFAULT_K, ge=-1, description="WB-Reward length penalty in characters; -1 = none")
-    max_tasks: int | None = Field(None, ge=1, description="only the first N tasks in file order (cheap runs)")
-    max_new_tokens: int = Field(1024, ge=1)
-    batch_size: int = Field(8, ge=1)
-
-
-class HeldoutSpec(Strict):
-    """Held-out prompts `recipe.select: best_heldout` picks the best epoch by (suites/heldout.py): `world` (fresh
-    world prompts, disjoint from the eval prompts and the pool), `sidecar` (each dataset's `heldout.jsonl`, e.g.
-    skillmix's `params.heldout`) or `file` (`path`: rows of instruction + output, the reference answers)."""
-    source: Literal["world", "sidecar", "file"] = "world"
-    path: Path | None = None
-    n: int = Field(100, ge=1, description="use the first n held-out prompts")
-    max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
-
-    @model_validator(mode="after")
-    def _path_for_file(self) -> "HeldoutSpec":
-        if self.source == "file" and self.path is None:
-            raise ValueError("evaluation.heldout.source 'file' needs evaluation.heldout.path (JSON/JSONL rows of "
-                             "instruction + output)")
-        return self
-
-
-class EvaluationSpec(Strict):
-    alpaca_eval: AlpacaEvalSpec = AlpacaEvalSpec()
-    heldout: HeldoutSpec = HeldoutSpec()
-    mt_bench: MTBenchSpec = MTBenchSpec()
-    wildbench: WildBenchSpec = WildBenchSpec()
-    openllm: OpenLLMConfig | None = Field(None, description="lm-evaluation-harness tasks on every checkpoint")
-
-
 class LeaderboardSpec(Strict):
     reference: str | None = Field(None, description="dataset the others are compared against (default: the first)")
     sort_by: Literal["lc_win_rate", "win_rate", "name"] = "lc_win_rate"
@@ -212,21 +117,41 @@ class LeaderboardSpec(Strict):
 
 
 class Suite(Strict):
+    """A parsed suite: every section typed, the recipe preset resolved into the Recipe, the chat template resolved,
+    and `evaluation` holding one typed section per registered evaluation (the Suite class `load_suite` returns is
+    built from the registry: see `suite_model`)."""
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
+    plugins: list[str] = Field(default_factory=list, description="modules of evaluation plugins outside sftbench, "
+                               "imported before the suite is validated")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     threads: int = Field(1, ge=1)
     world: WorldSpec = WorldSpec()
     pool: PoolSpec = PoolSpec()
     base_model: BaseModelSpec = BaseModelSpec()
-    recipe: dict[str, Any] = Field(default_factory=dict,
-                                   description="suites.train.Recipe fields, or `preset: NAME` plus overrides")
-    template: str | None = Field(None, description="chat template; default: the recipe preset's, else alpaca")
+    recipe: Recipe = Field(default_factory=Recipe, description="Recipe fields, or `preset: NAME` plus overrides")
+    template: str | None = Field(None, validate_default=True,
+                                 description="chat template; default: the recipe preset's, else alpaca")
     datasets: list[DatasetSpec] = Field(min_length=1)
     roles: RolesSpec = RolesSpec()
     generation: GenerationSpec = GenerationSpec()
-    evaluation: EvaluationSpec = EvaluationSpec()
+    evaluation: Any = None
     leaderboard: LeaderboardSpec = LeaderboardSpec()
+
+    @field_validator("recipe", mode="before")
+    @classmethod
+    def _expand_preset(cls, value: Any) -> Any:
+        return recipe_fields(value) if isinstance(value, dict) else value
+
+    @field_validator("template", mode="after")
+    @classmethod
+    def _one_template(cls, value: str | None, info: ValidationInfo) -> str:
+        """The one chat template every dataset trains and generates with (precedence: suites/models/recipes.py)."""
+        from sftbench.suites.models.chat_templates import get_template
+        recipe = info.data.get("recipe")
+        name = resolve_template(recipe, value) if recipe is not None else (value or "alpaca")
+        get_template(name)
+        return name
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Suite":
@@ -234,55 +159,54 @@ class Suite(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"dataset names must be unique; repeated: {dupes}")
-        if self.evaluation.mt_bench.enabled and self.roles.judge.provider == "world":
-            raise ValueError("evaluation.mt_bench needs an LLM judge: set roles.judge to an LLM provider")
-        if self.evaluation.wildbench.enabled and self.roles.judge.provider == "world":
-            raise ValueError("evaluation.wildbench needs an LLM judge: set roles.judge to an LLM provider")
-        if self.evaluation.alpaca_eval.eval_set == "alpaca_eval_2" and self.roles.judge.provider == "world":
-            raise ValueError("evaluation.alpaca_eval.eval_set 'alpaca_eval_2' needs an LLM judge: set roles.judge to "
-                             "an LLM provider (the world verifier judges world prompts only)")
         if self.leaderboard.reference and self.leaderboard.reference not in names:
             raise ValueError(unknown_name_message("leaderboard.reference dataset", self.leaderboard.reference, names))
-        if self.evaluation.heldout.source == "sidecar":
-            _check_heldout_sidecars(self)
         return self
 
+    def evaluation_section(self, name: str) -> Any:
+        """The typed `evaluation.<name>` section (None when that evaluation is off by default and not given)."""
+        return getattr(self.evaluation, name, None)
 
-def _check_heldout_sidecars(suite: "Suite") -> None:
-    """select: best_heldout with heldout.source 'sidecar' needs every dataset's builder to write a `heldout` sidecar."""
-    from sftbench.datasets_builders.registry import sidecars
-    from sftbench.suites.models.recipes import recipe_fields
-    try:
-        if recipe_fields(suite.recipe).get("select") != "best_heldout":
-            return
-    except ValueError:
-        return  # an unknown preset: reported by _nested_checks
-    for ds in suite.datasets:
-        try:
-            if "heldout" in sidecars(ds.builder, ds.params):
-                continue
-        except ValidationError:
-            continue  # bad params: reported by _nested_checks
-        fix = ("set its params.heldout (e.g. 100)" if ds.builder == "skillmix" else
-               "its builder writes no held-out set")
-        raise ValueError(f"recipe.select best_heldout with evaluation.heldout.source 'sidecar' needs a held-out "
-                         f"sidecar from every dataset, but dataset '{ds.name}' ({ds.builder}) has none: {fix}; or "
-                         "use evaluation.heldout.source 'world' or 'file'")
+    def recipe_for(self, seed: int) -> Recipe:
+        """The recipe of one training seed."""
+        return self.recipe.model_copy(update={"seed": seed})
+
+
+_MODELS: dict[tuple[str, ...], type[Suite]] = {}
+
+
+def suite_model() -> type[Suite]:
+    """The Suite class whose `evaluation` section has one typed field per registered evaluation."""
+    from sftbench.suites.evaluations import registered
+    plugins = registered()
+    key = tuple(f"{p.name}:{type(p).__module__}.{type(p).__qualname__}" for p in plugins)
+    if key not in _MODELS:
+        fields: dict[str, Any] = {}
+        for plugin in plugins:
+            default = plugin.default()
+            fields[plugin.name] = ((plugin.spec, Field(default_factory=plugin.default)) if default is not None else
+                                   (plugin.spec | None, None))
+        sections = create_model("EvaluationSpec", __base__=Strict, **fields)
+        _MODELS[key] = create_model("Suite", __base__=Suite, evaluation=(sections, Field(default_factory=sections)))
+    return _MODELS[key]
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = data
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
     node[keys[-1]] = value
 
 
 def _nested_checks(suite: Suite) -> list[tuple[tuple, str]]:
-    """Checks that need another component's schema: builder params, recipe, model config, template name."""
-    from sftbench.suites.models.tiny_model import TinyModelConfig
-    from sftbench.suites.models.chat_templates import get_template
-    from sftbench.suites.models.recipes import resolve_recipe, resolve_template
+    """Checks that need another component's schema (builder params, model config, roles) or several sections
+    (each evaluation's `check`)."""
+    from sftbench.suites.evaluations import registered
+    from sftbench.suites.models.tiny_config import TinyModelConfig
 
     problems: list[tuple[tuple, str]] = []
     for i, spec in enumerate(suite.datasets):
@@ -297,49 +221,88 @@ def _nested_checks(suite: Suite) -> list[tuple[tuple, str]]:
     except ValidationError as exc:
         loc = ("base_model", "config") if suite.base_model.kind == "tiny" else ("base_model",)
         problems += [((*loc, *e["loc"]), e["msg"]) for e in exc.errors()]
-    try:
-        recipe = resolve_recipe(suite.recipe)
-    except ValidationError as exc:
-        return problems + [(("recipe", *e["loc"]), e["msg"]) for e in exc.errors()]
-    except ValueError as exc:  # unknown preset
-        return problems + [(("recipe", "preset"), str(exc))]
-    try:
-        get_template(resolve_template(recipe, suite.template))
-    except ValueError as exc:
-        problems.append((("template",), str(exc)))
-    return problems + role_errors(suite.roles)
+    problems += role_errors(suite.roles)
+    for plugin in registered():
+        problems += plugin.check(suite, suite.evaluation_section(plugin.name))
+    return problems
+
+
+class SuiteProblems(SuiteError):
+    """Every problem of a suite file at once, each with its file (or --set argument), line and field."""
+
+    def __init__(self, problems: list[SuiteError]):
+        self.problems = problems
+        first = problems[0]
+        super().__init__(first.file, first.line, first.field, first.message)
+        self.args = ("\n".join(str(p) for p in problems),) if len(problems) > 1 else self.args
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        return f"{len(self.problems)} problems:\n" + "\n".join(f"  {p}" for p in self.problems)
 
 
 def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
-    """Parse and fully validate a suite file; the first problem raises SuiteError with file, line and field."""
+    """Parse and fully validate a suite file; every problem is reported at once (SuiteProblems), each located by
+    file and line, or by the --set argument it came from."""
+    from sftbench.suites.evaluations import load_plugins
     source: YamlSource = load_yaml(path)
     data = source.data
-    for dotted, value in (overrides or {}).items():
+    overrides = overrides or {}
+    for dotted, value in overrides.items():
         _set_path(data, dotted, value)
+    if isinstance(data.get("plugins"), list):
+        try:
+            load_plugins([str(m) for m in data["plugins"]])
+        except ValueError as exc:
+            raise SuiteProblems([_located(source, ("plugins",), str(exc), overrides)]) from None
     try:
-        suite = Suite.model_validate(data)
+        suite = suite_model().model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _located(source, first["loc"], first["msg"]) from None
+        raise SuiteProblems([_located(source, e["loc"], e["msg"], overrides) for e in exc.errors()]) from None
     problems = _nested_checks(suite)
     if problems:
-        loc, msg = problems[0]
-        raise _located(source, loc, msg)
+        raise SuiteProblems([_located(source, loc, msg, overrides) for loc, msg in problems])
     return suite
 
 
-def resolved_recipe_and_template(suite: Suite, seed: int) -> tuple[Any, str]:
+def resolved_recipe_and_template(suite: Suite, seed: int) -> tuple[Recipe, str]:
     """The Recipe for one training seed and the chat template the whole suite uses."""
-    from sftbench.suites.models.recipes import resolve_recipe, resolve_template
-    recipe = resolve_recipe(suite.recipe, seed=seed)
-    return recipe, resolve_template(recipe, suite.template)
+    return suite.recipe_for(seed), str(suite.template)
 
 
-def _located(source: YamlSource, loc: tuple, msg: str) -> SuiteError:
+def _located(source: YamlSource, loc: tuple, msg: str, overrides: dict[str, Any] | None = None) -> SuiteError:
     msg = msg.removeprefix("Value error, ")
+    loc = tuple(loc)
     if msg == "Extra inputs are not permitted":
-        msg = f"unknown field '{loc[-1]}' (remove it or check its spelling)"
+        msg = f"unknown field '{loc[-1]}' (remove it or check its spelling{_did_you_mean(loc)})"
+    for dotted, value in (overrides or {}).items():
+        path = tuple(dotted.split("."))
+        if loc[:len(path)] == path:
+            return SuiteError(f"--set {dotted}={value!r}", None, format_loc(loc), msg)
     return SuiteError(source.path, source.line_of(loc), format_loc(loc), msg)
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """'; did you mean X' for a misspelt field, from the fields the schema has at that place."""
+    import difflib
+
+    from pydantic import BaseModel
+    model: Any = suite_model()
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return ""
+    names = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def shipped_suites() -> dict[str, Path]:

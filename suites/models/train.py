@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 from sftbench.suites.models.chat_templates import ChatTemplate, get_template
 from sftbench.suites.models.recipes import LoraSpec, Recipe  # noqa: F401 (re-exported)

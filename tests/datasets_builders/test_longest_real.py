@@ -9,9 +9,10 @@ from sftbench.datasets_builders.builders import longest
 from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.formats import load_rows
 from sftbench.datasets_builders.refine import extract_segments
-from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
 from sftbench.suites.engine.cli import main
-from sftbench.suites.engine.schema import RoleSpec
+from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
+from sftbench.suites.engine.roles import RoleSpec
+
 from tests.conftest import shared_data
 from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin
 

@@ -10,16 +10,24 @@ import math
 
 import pandas as pd
 import pytest
-
-from sftbench.judges.alpaca_eval import (AlpacaEvalAnnotator, alpaca_eval_metrics, is_switched, load_annotations,
-                                load_annotator_config, load_eval_set, parse_preference, render_messages,
-                                run_alpaca_eval)
+from sftbench.judges.alpaca_eval import (
+    AlpacaEvalAnnotator,
+    alpaca_eval_metrics,
+    is_switched,
+    load_annotations,
+    load_annotator_config,
+    load_eval_set,
+    parse_preference,
+    render_messages,
+    run_alpaca_eval,
+)
 from sftbench.judges.alpaca_eval.data import EvalSet
-from sftbench.common.downloads import DataUnavailable
 from sftbench.judges.length_control import build_df_gamed
 from sftbench.judges.llm import ChatResponse, LLMRoleConfig, ResponseCache, make_client
 from sftbench.judges.llm.loopback import LoopbackServer
 from sftbench.suites.engine.cli_metrics import cmd_metrics_alpaca_eval
+
+from sftbench.common.downloads import DataUnavailable
 from tests.conftest import shared_data
 
 MODELS = ["FuseChat-Llama-3.2-3B-Instruct", "claude-2", "gpt-3.5-turbo-1106_concise", "gemma-2b-it", "NullModel",
@@ -56,20 +64,22 @@ def test_metrics_command_reproduces_published_numbers(model, leaderboard, capsys
 
 
 def test_metrics_command_bootstrap_cis_and_text_output(capsys):
-    from sftbench.judges.alpaca_eval.metrics import _clean, bootstrap_replicates
+    from sftbench.judges.alpaca_eval.metrics import annotation_arrays
+    from sftbench.leaderboard.lc_refit import bootstrap_cis, bootstrap_replicates
     path = shared_data("alpaca_eval/annotations/claude-2.json.gz")
     df_gamed = shared_data("alpaca_eval/derived/df_gamed.csv")
     assert cmd_metrics_alpaca_eval(path, df_gamed, n_bootstrap=6, progress=False) == 0
     text = capsys.readouterr().out
     assert "win_rate" in text and "lc_win_rate" in text and "95% CI [" in text and "6 resamples" in text
-    m = alpaca_eval_metrics(load_annotations(path), df_gamed, n_bootstrap=6, seed=1)
+    m = alpaca_eval_metrics(load_annotations(path), df_gamed)
+    m.update(bootstrap_cis(*annotation_arrays(load_annotations(path)), df_gamed, 6, seed=1))
     for key, ci_key in (("win_rate", "win_rate_ci"), ("lc_win_rate", "lc_win_rate_ci")):
         lo, hi = m[ci_key]  # 6 percentile resamples: an interval near the estimate, not necessarily around it
         assert lo < hi and lo - 3 < m[key] < hi + 3
     assert 0 < m["win_rate_bootstrap_se"] < 3 and m["n_bootstrap_failed"] == 0
-    df = _clean(load_annotations(path))[0]
-    wr, lc = bootstrap_replicates(df, df_gamed, 3, seed=1)
-    assert list(wr) == list(bootstrap_replicates(df, df_gamed, 3, seed=1)[0])  # seeded
+    pref, delta = annotation_arrays(load_annotations(path))
+    wr, lc = bootstrap_replicates(pref, delta, df_gamed, 3, seed=1)
+    assert list(wr) == list(bootstrap_replicates(pref, delta, df_gamed, 3, seed=1)[0])  # seeded
     assert lc[0] != lc[1] != lc[2]  # every resample refits the GLM
     assert abs(lc.mean() - m["lc_win_rate"]) < 5
 
@@ -142,7 +152,7 @@ def test_loopback_run_maps_order_back_and_counts_failures(tmp_path):
                                                        generator_2=name))
                  for name, k in (("ref_verbose", 3), ("ref_concise", 1))}
         build_df_gamed(gamed).to_csv(tmp_path / "df_gamed.csv", index=False)
-        result = run_alpaca_eval(EvalSet(rows), outputs, annotator, "tiny", tmp_path / "df_gamed.csv", n_bootstrap=5)
+        result = run_alpaca_eval(EvalSet(rows), outputs, annotator, "tiny", tmp_path / "df_gamed.csv")
     ann, m = result.annotations, result.metrics
     for i, a in enumerate(ann):
         if i == 5:
@@ -153,7 +163,7 @@ def test_loopback_run_maps_order_back_and_counts_failures(tmp_path):
         assert a["is_switched_outputs"] == is_switched(a["instruction"])
     assert {a["is_switched_outputs"] for a in ann} == {True, False}  # both orders were exercised
     assert m["n"] == 8 and m["n_failed"] == 1 and m["win_rate"] == pytest.approx((4 * 0.2 + 3 * 0.8 + 0.5) / 8 * 100)
-    assert m["win_rate_ci"] is not None and m["lc_win_rate"] is not None
+    assert m["lc_win_rate"] is not None and "win_rate_ci" not in m  # CIs: the leaderboard's bootstrap_cis
     assert m["judge_fingerprint"]["annotator"] == "weighted_alpaca_eval_gpt4_turbo"
     assert ann[0]["judge_fingerprint"]["model"] == "judge" and ann[0]["raw_completion"]["logprobs"]["content"]
 

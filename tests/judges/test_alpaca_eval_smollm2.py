@@ -17,10 +17,22 @@ import importlib.util
 import os
 
 import pytest
-
-from sftbench.judges.alpaca_eval import AlpacaEvalAnnotator, load_eval_set, run_alpaca_eval, slice_df_gamed
+from sftbench.judges.alpaca_eval import (
+    AlpacaEvalAnnotator,
+    load_eval_set,
+    run_alpaca_eval,
+    slice_df_gamed,
+)
 from sftbench.judges.alpaca_eval.data import EvalSet
-from sftbench.judges.llm import ClientPool, LLMRoleConfig, ResponseCache, managed_endpoints
+from sftbench.judges.alpaca_eval.metrics import annotation_arrays
+from sftbench.judges.llm import (
+    ClientPool,
+    LLMRoleConfig,
+    ResponseCache,
+    managed_endpoints,
+)
+from sftbench.leaderboard.lc_refit import bootstrap_cis
+
 from tests.conftest import shared_data
 
 N_PROMPTS = 8
@@ -56,9 +68,10 @@ def test_alpaca_eval_run_judged_by_smollm2_through_llamacpp(tmp_path, monkeypatc
         judge_cfg = cfgs["judge"]
         annotator = AlpacaEvalAnnotator.from_role_config(judge_cfg, pool.get(judge_cfg.resolved("judge")))
         outputs = [tiny_model(i) for i in eval_set.instructions]
-        result = run_alpaca_eval(eval_set, outputs, annotator, "tiny-model", df_gamed, n_bootstrap=20)
+        result = run_alpaca_eval(eval_set, outputs, annotator, "tiny-model", df_gamed)
         pool.close()
     ann, m = result.annotations, result.metrics
+    m.update(bootstrap_cis(*annotation_arrays(ann), df_gamed, 20))
     print(f"\nSmolLM2 judge, {N_PROMPTS} prompts: WR {m['win_rate']:.2f} CI {m['win_rate_ci']}, "
           f"LC {m['lc_win_rate']:.2f} CI {m['lc_win_rate_ci']}, failed {m['n_failed']}, "
           f"preferences {[round(a['preference'], 3) for a in ann]}")

@@ -6,8 +6,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sftbench.judges.length_control import (
+    build_df_gamed,
+    fit_instruction_difficulty,
+    lc_winrate,
+)
 
-from sftbench.judges.length_control import build_df_gamed, fit_instruction_difficulty, lc_winrate
 from tests.conftest import shared_data
 
 # Published (leaderboard) win rate and the LC that the derived df_gamed reproduces (its README, "LC here").

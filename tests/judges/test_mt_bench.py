@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
 from sftbench.judges.llm.loopback import LoopbackServer
-from sftbench.judges.mt_bench import load_mt_bench, make_grader, mt_bench_scores, parse_rating, run_mt_bench, scores_markdown
+from sftbench.judges.mt_bench import (
+    load_mt_bench,
+    make_grader,
+    mt_bench_scores,
+    parse_rating,
+    run_mt_bench,
+    scores_markdown,
+)
 from sftbench.judges.mt_bench.judge import judge_messages, judge_prompt_name
+
 from tests.conftest import shared_data
 
 
@@ -151,8 +158,9 @@ def test_pinned_download_through_a_mirror_is_checked_and_cached(tmp_path, monkey
     """The pinned FastChat files fetched from a GitHub mirror: sha256-checked, cached, then served offline."""
     import shutil
 
-    from sftbench.common.downloads import DataUnavailable
     from sftbench.judges.mt_bench.data import FILES
+
+    from sftbench.common.downloads import DataUnavailable
     mirror = tmp_path / "mirror"
     for name, pinned in FILES.items():
         target = mirror / pinned.repo / pinned.commit / pinned.path

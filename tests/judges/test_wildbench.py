@@ -8,14 +8,26 @@ import json
 import re
 
 import pytest
-
-from sftbench.common.downloads import DataUnavailable
 from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
 from sftbench.judges.llm.loopback import LoopbackServer
-from sftbench.judges.wildbench import (load_tasks, load_template, make_grader, run_wildbench, task_categories,
-                              wb_reward_metrics, wb_score_metrics)
-from sftbench.judges.wildbench.reward import EMPTY, assignments, parse_choice, render_pairwise_prompt
+from sftbench.judges.wildbench import (
+    load_tasks,
+    load_template,
+    make_grader,
+    run_wildbench,
+    task_categories,
+    wb_reward_metrics,
+    wb_score_metrics,
+)
+from sftbench.judges.wildbench.reward import (
+    EMPTY,
+    assignments,
+    parse_choice,
+    render_pairwise_prompt,
+)
 from sftbench.judges.wildbench.score import parse_score, render_score_prompt, shorten
+
+from sftbench.common.downloads import DataUnavailable
 from tests.conftest import shared_data
 
 TASKS = [

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from sftbench.leaderboard.stats import Settings
+
 from tests.leaderboard.fakeruns import DatasetSpec, write_suite
 
 # Small but complete: 4 datasets x 2 seeds x 40 prompts, a measured (non-zero) judge-noise floor.

@@ -1,6 +1,6 @@
-"""Small fake suite run directories in the runner's real format (no training): results.json, judge steps with
-AlpacaEval annotations, metrics from the real LC GLM, a df_gamed table, train/generate/pretrain/build manifests,
-suite.resolved.yaml and optionally a noise-floor step. Deterministic for a given spec."""
+"""Small fake suite run directories in the runner's real format (no training): results.json (the contract between
+the runner and the leaderboard) with AlpacaEval-style per-prompt preferences, LC win rates from the real LC GLM, a
+length-control table and optionally a judge-noise floor; suite.resolved.yaml. Deterministic for a given spec."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from sftbench.judges.length_control import build_df_gamed, lc_winrate
+from sftbench.leaderboard.results import Evaluated, ResultsTable, Run
+from sftbench.suites.evaluations.alpaca_eval.plugin import COLUMNS
 
 JUDGE = {"provider": "world", "model": "world-verifier", "version": "1", "length_bias": 0.15}
 RECIPE = {"epochs": 1.0, "lr": 0.002, "batch_size": 16, "seed": 0}
@@ -31,17 +32,6 @@ def _h(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _step(root: Path, kind: str, name: str, manifest: dict[str, Any], files: dict[str, Any] | None = None) -> str:
-    digest = _h(kind, name, manifest.get("config"), manifest.get("inputs"))
-    path = root / f"{kind}-{name}-{digest}"
-    path.mkdir(parents=True)
-    for fname, content in (files or {}).items():
-        (path / fname).write_text(content if isinstance(content, str) else json.dumps(content, indent=1))
-    (path / "manifest.json").write_text(json.dumps({"step": kind, "name": name, "hash": digest, "seed": 0,
-                                                   "finished_at": "2026-01-01T00:00:00Z", **manifest}, indent=1))
-    return digest
-
-
 def _annotations(instructions: list[str], baseline: list[str], outputs: list[str], pref: np.ndarray,
                  generator: str) -> list[dict[str, Any]]:
     return [{"instruction": ins, "output_1": b, "generator_1": "world_reference", "output_2": o,
@@ -53,7 +43,7 @@ def _annotations(instructions: list[str], baseline: list[str], outputs: list[str
 def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] = (0,), n_prompts: int = 16,
                 suite: str = "fake", seed: int = 0, noise_sd: float | None = None, judge: dict | None = None,
                 leaderboard: dict[str, Any] | None = None, prompt_prefix: str = "Task") -> Path:
-    """Write runs/<suite>/ under `root`; returns the suite directory."""
+    """Write runs/<suite>/ (results.json in the runner's schema, suite.resolved.yaml) under `root`; returns it."""
     judge = judge or JUDGE
     out = root / suite
     out.mkdir(parents=True)
@@ -69,22 +59,18 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
         pref = np.clip(1.5 + 0.15 * np.tanh(extra / 60) - difficulty + eval_rng.normal(0, 0.05, n_prompts), 1, 2)
         gamed[f"world_reference_{kind}"] = pd.DataFrame(_annotations(instructions, baseline, outs, pref, kind))
     df_gamed = build_df_gamed(gamed)
-    lc_hash = _step(out, "lctable", "world", {"config": {"judge": judge}, "inputs": {"world": "w0"}},
-                    {"df_gamed.csv": df_gamed.to_csv(index=False)})
-    base_hash = _step(out, "pretrain", "tiny-llama", {"config": {"model": {"layers": 2}}, "inputs": {"world": "w0"}})
-    records = []
-    judge_dirs = {}
+    gamed_csv = df_gamed.to_csv(index=False)
+    (out / ".df_gamed.csv").write_text(gamed_csv)
+    anchor = hashlib.sha256(gamed_csv.encode()).hexdigest()[:12]
+    units = [f"{i}:{hashlib.sha256(ins.encode()).hexdigest()[:10]}" for i, ins in enumerate(instructions)]
+    table = ResultsTable(suite, [], {anchor: pd.read_csv(out / ".df_gamed.csv")})
+    base = _h("pretrain", "tiny-llama", {"model": {"layers": 2}}, {"world": "w0"})
+    annotations: dict[str, list[dict[str, Any]]] = {}
     for ds in datasets:
         card = {"builder": ds.builder or ds.name, "size": 100, "content_sha256": _h("card", ds.name) * 5,
                 "response_length": {"mean_words": ds.length / 5}}
-        build_hash = _step(out, "build", ds.name, {"config": {"builder": card["builder"]}, "inputs": {"world": "w0"}},
-                           {"card.json": card})
         for s in seeds:
             run = f"{ds.name}-s{s}"
-            train_hash = _step(out, "train", run, {"config": {"recipe": {**RECIPE, "seed": s}, "template": "chatml"},
-                                                   "inputs": {"base": base_hash, "data": build_hash}})
-            gen_hash = _step(out, "generate", run, {"config": {"max_new_tokens": 32},
-                                                    "inputs": {"model": train_hash, "world": "w0"}})
             seed_effect = rng.normal(0, 0.03)
             lengths = np.maximum(5, rng.normal(ds.length, ds.length * 0.6, n_prompts)).astype(int)
             outputs = [f"Answer {i} " + "x" * int(n) for i, n in enumerate(lengths)]
@@ -92,28 +78,46 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
                            + rng.normal(0, 0.2, n_prompts), 1, 2)
             ann = _annotations(instructions, baseline, outputs, pref, run)
             metrics: dict[str, Any] = lc_winrate(pd.DataFrame(ann).drop(columns=["swapped", "failed"]),
-                                                 out / f"lctable-world-{lc_hash}" / "df_gamed.csv")
-            metrics.update(avg_length=float(np.mean([len(o) for o in outputs])), baseline="world_reference",
-                           n_failed=0)
-            digest = _step(out, "judge", run, {"config": {"judge": judge, "randomize_order": True,
-                                                          "glm": "length_controlled_v1"},
-                                               "inputs": {"outputs": gen_hash, "world": "w0", "lctable": lc_hash},
-                                               "judge_fingerprint": judge, "metrics": metrics},
-                           {"annotations.json": ann, "metrics.json": metrics})
-            judge_dirs[f"judge-{run}-{digest}"] = ann
-            records.append({"dataset": ds.name, "builder": card["builder"], "seed": s, "size": card["size"],
-                            "train_mean_words": card["response_length"]["mean_words"],
-                            "card_sha256": card["content_sha256"], "judge_step": f"judge-{run}-{digest}", **metrics})
-    (out / "results.json").write_text(json.dumps(records, indent=2))
-    import yaml
-    (out / "suite.resolved.yaml").write_text(yaml.safe_dump({"name": suite, "leaderboard": leaderboard or {}}))
+                                                 out / ".df_gamed.csv")
+            judge_step = f"judge-{run}-{_h('judge', run, seed)}"
+            annotations[judge_step] = ann
+            p = [float(a["preference"]) - 1.0 for a in ann]
+            ev = Evaluated("alpaca_eval", "AlpacaEval (world eval prompts)", judge, "prompt", units,
+                           {"preference": p, "delta_len": [float(len(a["output_1"]) - len(a["output_2"])) for a in ann]},
+                           {"win_rate": sum(p) / len(p) * 100, "lc_win_rate": float(metrics["length_controlled_winrate"]),
+                            "avg_output_chars": float(np.mean([len(o) for o in outputs])),
+                            "n_prompts": float(n_prompts), "n_failed": 0.0}, COLUMNS,
+                           {"baseline": "world_reference", "anchor": anchor, "glm": "length_controlled_v1"},
+                           {"judge": judge_step})
+            table.runs.append(Run(ds.name, s, f"tiny-llama@{base}", {"alpaca_eval": ev},
+                                  {"builder": card["builder"], "size": card["size"],
+                                   "train_resp_words": card["response_length"]["mean_words"]},
+                                  {"card_sha256": card["content_sha256"], "builder": card["builder"],
+                                   "recipe": {**RECIPE, "seed": s}, "recipe_sha": _h("recipe", RECIPE),
+                                   "template": "chatml", "base_model": {"name": "tiny-llama", "revision": base},
+                                   "steps": {"train": f"train-{run}-{_h('train', run)}"}}))
+    (out / ".df_gamed.csv").unlink()
     if noise_sd is not None:
-        picks = sorted(judge_dirs)[:2]
-        original = [a["preference"] for step in picks for a in judge_dirs[step][:6]]
+        picks = sorted(annotations)[:2]
+        original = [a["preference"] for step in picks for a in annotations[step][:6]]
         again = np.clip(np.array(original) + rng.normal(0, noise_sd, len(original)), 1, 2) if noise_sd else original
         from sftbench.suites.evaluations.alpaca_eval.noise_floor import summarize
-        doc = {"judge": judge, "judge_steps": picks, "sample_size": 12, "seed": 0, "n_failed": 0,
-               **summarize(original, list(again)), "examples": []}
-        _step(out, "noisefloor", "judge", {"config": {"sample_size": 12}, "inputs": {"judges": picks}},
-              {"noise_floor.json": doc})
+        table.noise_floors["alpaca_eval"] = {"judge": judge, "judge_steps": picks, "sample_size": 12, "seed": 0,
+                                             "n_failed": 0, **summarize(original, list(again)),
+                                             "step": "noisefloor-judge-0"}
+    (out / "results.json").write_text(json.dumps(table.to_json(), indent=1))
+    import yaml
+    (out / "suite.resolved.yaml").write_text(yaml.safe_dump({"name": suite, "leaderboard": leaderboard or {}}))
     return out
+
+
+def pairwise_run(dataset: str, seed: int, preference: np.ndarray, base_model: str = "base", lc: float = 0.0,
+                 judge: dict | None = None, units: list[str] | None = None, anchor: str | None = None) -> Run:
+    """A run judged AlpacaEval-style: per-prompt P(model beats baseline) in [0, 1]."""
+    p = [float(x) for x in preference]
+    units = units or [f"{i}" for i in range(len(p))]
+    ev = Evaluated("alpaca_eval", "AlpacaEval", judge or JUDGE, "prompt", units,
+                   {"preference": p, "delta_len": [0.0] * len(p)},
+                   {"win_rate": float(np.mean(p) * 100), "lc_win_rate": lc, "avg_output_chars": 100.0}, COLUMNS,
+                   {"baseline": "world_reference", "anchor": anchor})
+    return Run(dataset, seed, base_model, {"alpaca_eval": ev})

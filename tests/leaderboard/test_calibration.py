@@ -9,10 +9,11 @@ positive; their rate must stay at most alpha. A power check makes sure the test 
 import math
 
 import numpy as np
-
 from sftbench.leaderboard.paired import sign_flip_pvalue
-from sftbench.leaderboard.results import ResultsTable, Run
+from sftbench.leaderboard.results import ResultsTable
 from sftbench.leaderboard.stats import Settings, compute
+
+from tests.leaderboard.fakeruns import pairwise_run
 
 ALPHA = 0.05
 FAST = Settings(alpha=ALPHA, n_bootstrap=50, n_bootstrap_lc=0, n_permutations=300)
@@ -26,8 +27,7 @@ def simulate(rng: np.random.Generator, n: int = 100, seeds: int = 3, datasets: i
         for s in range(seeds):
             logit = -0.5 + difficulty + rng.normal(0, seed_sd) + (effect or {}).get(d, 0.0)
             y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
-            runs.append(Run(f"d{d}", s, "base", "alpaca_eval", {"lc_win_rate": 0.0, "avg_output_chars": 100.0},
-                            y, np.zeros(n), "eval", None))
+            runs.append(pairwise_run(f"d{d}", s, y))
     return ResultsTable("sim", runs)
 
 
@@ -75,8 +75,8 @@ def test_prompt_level_test_alone_would_mistake_seed_noise_for_dataset_effects():
     rejections = []
     for _ in range(200):
         table = simulate(rng, seeds=3, datasets=2, seed_sd=0.5)
-        a = np.vstack([r.preference for r in table.runs if r.dataset == "d0"]).mean(axis=0)
-        b = np.vstack([r.preference for r in table.runs if r.dataset == "d1"]).mean(axis=0)
+        a = np.vstack([r.evaluations["alpaca_eval"].array("preference") for r in table.runs if r.dataset == "d0"]).mean(axis=0)
+        b = np.vstack([r.evaluations["alpaca_eval"].array("preference") for r in table.runs if r.dataset == "d1"]).mean(axis=0)
         rejections.append(sign_flip_pvalue(a - b, 300, rng) < ALPHA)
     assert np.mean(rejections) > 3 * ALPHA
 

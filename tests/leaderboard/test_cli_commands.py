@@ -1,12 +1,16 @@
-"""`cmd_leaderboard` and `cmd_compare` (suites/leaderboard_cli.py) on fake run directories: no model anywhere."""
+"""`cmd_leaderboard` and `cmd_compare` (suites/engine/cli_leaderboard.py) on fake run directories: no model anywhere."""
 
 import argparse
 import io
 import shutil
 
 import pytest
+from sftbench.suites.engine.cli_leaderboard import (
+    add_commands,
+    cmd_compare,
+    cmd_leaderboard,
+)
 
-from sftbench.suites.engine.cli_leaderboard import add_commands, cmd_compare, cmd_leaderboard
 from tests.leaderboard.fakeruns import DatasetSpec, write_suite
 
 QUICK = {"n_bootstrap": 60, "n_bootstrap_lc": 0, "n_permutations": 1000}
@@ -19,7 +23,7 @@ def test_leaderboard_renders_every_format_from_stored_results(one_seed_suite, tm
     out = tmp_path / f"board.{fmt}"
     assert cmd_leaderboard(suite, fmt, out, **QUICK) == 0
     text = out.read_text()
-    assert {"md": "| dataset", "csv": "win_rate_ci_low", "json": '"schema_version": 2', "latex": "\\toprule",
+    assert {"md": "| dataset", "csv": "win_rate_ci_low", "json": '"schema_version": 3', "latex": "\\toprule",
             "html": "<table class=\"sortable"}[fmt] in text
     assert "better" in text or fmt == "latex"
 
@@ -29,7 +33,7 @@ def test_leaderboard_prints_to_stdout_and_defaults_to_the_first_dataset(one_seed
     assert cmd_leaderboard(one_seed_suite, "md", stdout=buf, **QUICK) == 0
     md = buf.getvalue()
     assert "Paired comparisons against `base`" in md and "checkpoints, not the datasets" in md
-    assert "Judge noise floor: 0" in md and "deterministic judge" in md
+    assert "Judge noise floor (alpaca_eval): 0" in md and "deterministic judge" in md
 
 
 def test_leaderboard_reads_a_shipped_leaderboard_json(one_seed_suite, tmp_path):

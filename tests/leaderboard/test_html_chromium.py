@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-
 from sftbench.leaderboard.report import write_reports
 from sftbench.leaderboard.stats import Settings
+
 from tests.leaderboard.chromium import Browser, find_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -36,7 +36,8 @@ def rows(b: Browser, table: str = "#leaderboard-1") -> list[str]:
 
 def column(b: Browser, key: str) -> list[float]:
     return b.eval("(() => { const t = document.querySelector('#leaderboard-1');"
-                  f" const i = [...t.tHead.rows[0].cells].findIndex(c => c.dataset.key === '{key}');"
+                  " const head = t.tHead.rows[t.tHead.rows.length - 1];"
+                  f" const i = [...head.cells].findIndex(c => c.dataset.key === '{key}');"
                   " return [...t.tBodies[0].rows].map(r => Number(r.cells[i].dataset.sort)); })()")
 
 
@@ -48,17 +49,18 @@ def test_html_page_in_headless_chromium(browser: Browser, golden_suite: Path):
     assert b.eval("document.title") == "sftbench leaderboard: golden"
     assert sorted(rows(b)) == ["bad", "curated", "longest", "random"]
     headers = b.eval("[...document.querySelectorAll('#leaderboard-1 thead th')].map(th => th.textContent)")
-    assert "LC win rate % [95% CI]" in headers and "avg output chars" in headers
-    lc = column(b, "lc_win_rate")
+    assert "LC win rate % [95% CI]" in headers and "avg output chars (± SE)" in headers
+    assert "AlpacaEval (world eval prompts)" in headers  # the evaluation's group header above its columns
+    lc = column(b, "alpaca_eval.lc_win_rate")
     assert lc == sorted(lc, reverse=True)  # initial order: the suite's sort_by, descending
 
-    b.click("#leaderboard-1 th[data-key=avg_output_chars]")  # a real mouse click on the header
-    chars = column(b, "avg_output_chars")
-    assert chars == sorted(chars, reverse=True) and chars != column(b, "lc_win_rate")
-    assert b.eval("document.querySelector('#leaderboard-1 th[data-key=avg_output_chars]')"
-                  ".getAttribute('aria-sort')") == "descending"
-    b.click("#leaderboard-1 th[data-key=avg_output_chars]")
-    assert column(b, "avg_output_chars") == sorted(chars)
+    chars_th = "#leaderboard-1 th[data-key='alpaca_eval.avg_output_chars']"
+    b.click(chars_th)  # a real mouse click on the header
+    chars = column(b, "alpaca_eval.avg_output_chars")
+    assert chars == sorted(chars, reverse=True) and chars != column(b, "alpaca_eval.lc_win_rate")
+    assert b.eval(f"document.querySelector(\"{chars_th}\").getAttribute('aria-sort')") == "descending"
+    b.click(chars_th)
+    assert column(b, "alpaca_eval.avg_output_chars") == sorted(chars)
     b.click("#leaderboard-1 th[data-key=dataset]")
     assert rows(b) == ["bad", "curated", "longest", "random"]
 
@@ -66,11 +68,10 @@ def test_html_page_in_headless_chromium(browser: Browser, golden_suite: Path):
     assert len(comparisons) == 4 and any("worse" in r for r in comparisons) and any("better" in r for r in comparisons)
 
     plots = b.eval("""(() => { const q = s => document.querySelectorAll(s).length;
-        const box = document.querySelector('#plot-length-1').getBoundingClientRect();
-        return {lc: q('#plot-length-1 circle.point-lc'), wr: q('#plot-length-1 circle.point-wr'),
-                ci: q('#plot-length-1 line.ci') + q('#plot-bars-1 line.ci'), bars: q('#plot-bars-1 rect.bar'),
-                width: box.width, height: box.height}; })()""")
-    assert plots["lc"] == 4 and plots["wr"] == 4 and plots["bars"] == 8 and plots["ci"] == 4 + 8
+        const box = document.querySelector('#plot-length-1 svg').getBoundingClientRect();
+        return {lc: q('#plot-length-1 [id^=point-lc_win_rate-]'), wr: q('#plot-length-1 [id^=point-win_rate-]'),
+                bars: q('#plot-bars-1 [id^=bar-alpaca_eval-]'), width: box.width, height: box.height}; })()""")
+    assert plots["lc"] == 4 and plots["wr"] == 4 and plots["bars"] == 4 * 2
     assert plots["width"] > 300 and plots["height"] > 200
 
     notes = b.eval("[...document.querySelectorAll('ol.provenance li')].map(li => li.id)")

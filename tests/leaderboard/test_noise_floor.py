@@ -6,10 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from sftbench.datasets_builders import world
 from sftbench.judges.pairwise import annotate_pairs
-from sftbench.suites.evaluations.alpaca_eval.noise_floor import pairwise_noise_floor, summarize
+from sftbench.suites.evaluations.alpaca_eval.noise_floor import (
+    pairwise_noise_floor,
+    summarize,
+)
 
 
 @pytest.fixture(scope="module")

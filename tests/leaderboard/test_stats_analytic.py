@@ -5,10 +5,15 @@ import math
 
 import numpy as np
 import pytest
-
 from sftbench.leaderboard import bootstrap as bs
 from sftbench.leaderboard import paired
-from sftbench.leaderboard.paired import holm, satterthwaite_df, sign_flip_pvalue, t_pvalue, verdict
+from sftbench.leaderboard.paired import (
+    holm,
+    satterthwaite_df,
+    sign_flip_pvalue,
+    t_pvalue,
+    verdict,
+)
 from sftbench.leaderboard.stats import Settings
 
 

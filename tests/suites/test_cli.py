@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from sftbench.suites.engine.cli import main
 
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sftbench.suites.models.base_models import random_init
-from sftbench.suites.models.chat_templates import TEMPLATES, get_template, save_checkpoint_template
-from sftbench.suites.models.generate import decoding_record, generate, generate_chat, generate_turns, resolve_backend
+from sftbench.suites.models.chat_templates import (
+    TEMPLATES,
+    get_template,
+    save_checkpoint_template,
+)
+from sftbench.suites.models.generate import (
+    decoding_record,
+    generate,
+    generate_chat,
+    generate_turns,
+    resolve_backend,
+)
 from sftbench.suites.models.tokenizer_train import train_tokenizer
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sftbench.suites.engine.cli import main
 from sftbench.suites.engine.plan import make_plan
 from sftbench.suites.engine.schema import load_suite
@@ -74,6 +73,7 @@ def test_qlora_without_bitsandbytes_is_refused_before_any_step(tmp_path: Path, c
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny fine-tuned checkpoint with head size 64 (vLLM's CPU attention needs a supported head size)."""
     from sftbench.suites.models.train import Recipe, sft_train
+
     from tests.suites.tiny_training import rows, tiny_base
 
     base = tiny_base(tmp_path_factory, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
@@ -107,7 +107,6 @@ def _cmdline(process: Any) -> list[str]:
 def test_vllm_engine_gives_the_transformers_backends_greedy_answers(checkpoint: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
-
     from sftbench.suites.models.generate import decoding_record, generate_chat
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the CPU engine's default is larger than needed
@@ -130,7 +129,13 @@ def test_vllm_engine_gives_the_transformers_backends_greedy_answers(checkpoint: 
 @pytest.mark.slow
 def test_managed_vllm_server_answers_as_the_checkpoint_does(checkpoint: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from sftbench.judges.llm import ChatRequest, ClientPool, LLMRoleConfig, ResponseCache, managed_endpoints
+    from sftbench.judges.llm import (
+        ChatRequest,
+        ClientPool,
+        LLMRoleConfig,
+        ResponseCache,
+        managed_endpoints,
+    )
     from sftbench.suites.models.generate import dtype_name, generate
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")

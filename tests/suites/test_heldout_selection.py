@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from sftbench.suites.evaluations.heldout import metric as heldout
+from sftbench.suites.data.steps import world_step
 from sftbench.suites.engine.cli import main
 from sftbench.suites.engine.plan import make_plan
 from sftbench.suites.engine.schema import WorldSpec, load_suite
-from sftbench.suites.engine.steps import world_step
+from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey
 from sftbench.suites.engine.yaml_source import SuiteError
+from sftbench.suites.evaluations.heldout import metric as heldout
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -59,7 +59,7 @@ def test_best_heldout_suite_runs_and_keeps_the_best_epoch(tmp_path):
 
 def test_world_heldout_prompts_are_disjoint_from_eval_prompts_and_pool(tmp_path):
     world = WorldSpec(pool_size=2000, curated_size=10, eval_prompts=200)
-    world_step(world, tmp_path)
+    world_step(Step(StepKey("world", "world", world.model_dump(mode="json"), {}), "world"), {}, tmp_path, None)
     prompts = heldout.world_prompts(world, 100, tmp_path)
     texts = [p["instruction"] for p in prompts]
     assert len(texts) == len(set(texts)) == 100
@@ -93,7 +93,7 @@ def test_sidecar_and_file_sets_take_the_first_n(tmp_path):
     for source in ("sidecar", "file"):
         suite = load_suite(tiny(tmp_path, evaluation={"heldout": {"source": source, "n": 3,
                                                                   "path": str(tmp_path / "heldout.jsonl")}}))
-        prompts, refs = heldout.heldout_set(suite, tmp_path, tmp_path)
+        prompts, refs = heldout.heldout_set(suite.evaluation.heldout, suite.world, tmp_path, tmp_path)
         assert [p["instruction"] for p in prompts] == ["q0", "q1", "q2"] and refs == ["a0", "a1", "a2"]
 
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from sftbench.judges.llm.loopback import LoopbackServer
 from sftbench.suites.engine.cli import main
 

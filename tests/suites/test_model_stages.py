@@ -8,13 +8,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from sftbench.suites.models.chat_templates import (
+    TEMPLATE_FILE,
+    TEMPLATES,
+    get_template,
+    load_checkpoint_template,
+)
+from sftbench.suites.models.generate import generate
+from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
+from sftbench.suites.models.tokenizer_train import train_tokenizer
+from sftbench.suites.models.train import (
+    Recipe,
+    build_sft_trainer,
+    sft_train,
+    to_prompt_completion,
+)
 
 from sftbench.common.rows import prompt_text
-from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
-from sftbench.suites.models.chat_templates import TEMPLATE_FILE, TEMPLATES, get_template, load_checkpoint_template
-from sftbench.suites.models.generate import generate
-from sftbench.suites.models.tokenizer_train import train_tokenizer
-from sftbench.suites.models.train import Recipe, build_sft_trainer, sft_train, to_prompt_completion
 
 ANIMALS = ["fox", "owl", "otter", "heron", "badger", "lynx"]
 PLACES = ["the river", "the old mill", "the pine forest", "the north hill"]

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from sftbench.judges.llm.loopback import LoopbackServer
 from sftbench.suites.engine.cli import main
+
 from tests.conftest import shared_data
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")
@@ -38,7 +38,7 @@ def test_mt_bench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsys
     decoding = json.loads(next(root.glob("mtanswers-*/manifest.json")).read_text())["decoding"]
     assert decoding["max_new_tokens"] == 12 and decoding["template"] == "alpaca" and decoding["temperature"] == 0.0
     row = json.loads((root / "leaderboard.json").read_text())["leaderboard"][0]
-    assert row["mt_bench"] == 7.0 and row["mt_bench_n_unparsed"] == 0
+    assert row["mt_bench.score"] == 7.0 and row["mt_bench.score_n_unparsed"] == 0
     assert "MT-Bench (1-10)" in (root / "leaderboard.md").read_text()
 
 

@@ -10,14 +10,29 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from pydantic import ValidationError
-
-from sftbench.suites.evaluations.openllm.run import CATALOG, OPENLLM_V1, RESULTS_FILE, OpenLLMConfig, OpenLLMDataError, TaskSpec, \
-    checkpoint_fingerprint, flat_table, openllm_step, preset_tasks, run_openllm
+from sftbench.suites.engine.step import Step, StepContext
+from sftbench.suites.engine.store import StepKey, Store
 from sftbench.suites.evaluations.openllm.catalog import LOCAL_DATA_SETTING, TASKS_DIR
 from sftbench.suites.evaluations.openllm.data import PreparedTask
-from sftbench.suites.evaluations.openllm.results import average, column_result, sample_scores
+from sftbench.suites.evaluations.openllm.results import (
+    average,
+    column_result,
+    sample_scores,
+)
+from sftbench.suites.evaluations.openllm.run import (
+    CATALOG,
+    OPENLLM_V1,
+    RESULTS_FILE,
+    OpenLLMConfig,
+    OpenLLMDataError,
+    TaskSpec,
+    checkpoint_fingerprint,
+    flat_table,
+    openllm_step,
+    preset_tasks,
+    run_openllm,
+)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "openllm"
 MMLU_SUBJECTS = ["abstract_algebra", "anatomy"]
@@ -44,12 +59,14 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny fine-tuning-format checkpoint: world BPE tokenizer, briefly pretrained Llama, chatml template."""
-    from transformers import AutoTokenizer
-
     from sftbench.datasets_builders.world import make_pool, pool_text
+    from sftbench.suites.models.chat_templates import (
+        get_template,
+        save_checkpoint_template,
+    )
     from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
-    from sftbench.suites.models.chat_templates import get_template, save_checkpoint_template
     from sftbench.suites.models.tokenizer_train import train_tokenizer
+    from transformers import AutoTokenizer
 
     root = tmp_path_factory.mktemp("ckpt")
     texts = list(pool_text(make_pool(300, seed=0)))
@@ -157,7 +174,9 @@ def test_six_tasks_write_per_sample_logs(six: tuple[dict, Path]) -> None:
 def test_world_mc_step_on_tiny_checkpoint_with_chat_template(checkpoint: Path, tmp_path: Path) -> None:
     config = OpenLLMConfig(preset="world", tasks=[TaskSpec(name="world_mc", options={"n": 12})], batch_size=16,
                            chat_template=True)
-    stats = openllm_step(checkpoint, config, tmp_path / "step", threads=1, cache_dir=tmp_path / "cache")
+    (tmp_path / "step").mkdir()
+    step = Step(StepKey("openllm", "m", {**config.model_dump(mode="json"), "version": 1}, {}), "OpenLLM")
+    stats = openllm_step(step, {"model": checkpoint}, tmp_path / "step", StepContext(Store(tmp_path), threads=1))
     result = json.loads((tmp_path / "step" / RESULTS_FILE).read_text())
     column = result["tasks"]["world_mc"]
     assert set(column["metrics"]) == {"acc", "acc_norm"} and column["primary"] == "acc_norm"
@@ -169,8 +188,8 @@ def test_world_mc_step_on_tiny_checkpoint_with_chat_template(checkpoint: Path, t
     samples = [json.loads(x) for x in (tmp_path / "step/samples/sftbench_world_mc.jsonl").read_text().splitlines()]
     assert len(samples) == 12 and all(s["target"] == questions[s["doc_id"]]["label"] for s in samples)
     # the response cache and the Arrow copies live under cache_dir, outside the step directory
-    assert Path(result["settings"]["response_cache"]).parent == tmp_path / "cache"
-    assert (tmp_path / "cache" / "datasets").is_dir()
+    assert Path(result["settings"]["response_cache"]).parent == tmp_path / "lm_eval_cache"
+    assert (tmp_path / "lm_eval_cache" / "datasets").is_dir()
 
 
 def test_pass_through_lm_eval_task_by_name(checkpoint: Path, tmp_path: Path) -> None:
@@ -282,7 +301,11 @@ def test_shipped_yamls_pin_the_catalog_revisions() -> None:
 
 def test_world_mc_questions_are_held_out_with_four_distinct_options() -> None:
     from sftbench.datasets_builders.world.mc_task import make_mc_questions
-    from sftbench.datasets_builders.world.skills import get_skill, is_held_out, task_from_spec
+    from sftbench.datasets_builders.world.skills import (
+        get_skill,
+        is_held_out,
+        task_from_spec,
+    )
 
     rows = make_mc_questions(60, seed=3)
     assert rows == make_mc_questions(60, seed=3) and rows != make_mc_questions(60, seed=4)

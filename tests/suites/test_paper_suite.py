@@ -5,7 +5,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from sftbench.suites.engine.cli import main
 from sftbench.suites.engine.schema import load_suite
 
@@ -39,7 +38,7 @@ def test_validates_and_pins_the_base_model(no_network, capsys):
     assert re.fullmatch(r"[0-9a-f]{40}", suite.base_model.revision) and not suite.base_model.allow_unpinned
     assert re.fullmatch(r"[0-9a-f]{40}", suite.pool.revision)
     assert [d.name for d in suite.datasets] == list(DATASETS) and suite.leaderboard.reference == "random"
-    assert suite.recipe["preset"] == "long_is_more" and suite.generation.max_new_tokens == 2048
+    assert suite.recipe.preset == "long_is_more" and suite.generation.max_new_tokens == 2048
 
 
 def test_plan_lists_every_run_and_evaluation_offline(plan_output):

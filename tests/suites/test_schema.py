@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from sftbench.suites.engine.cli import main
 from sftbench.suites.engine.schema import load_suite, resolve_suite_path
 from sftbench.suites.engine.yaml_source import SuiteError
@@ -39,7 +38,7 @@ def test_shipped_quickstart_is_valid():
 
 def test_defaults_and_overrides(tmp_path):
     suite = load_suite(write(tmp_path, GOOD), {"threads": 2, "recipe.epochs": 1})
-    assert suite.threads == 2 and suite.recipe["epochs"] == 1 and suite.seeds == [0]
+    assert suite.threads == 2 and suite.recipe.epochs == 1 and suite.seeds == [0]
 
 
 def test_unknown_builder_suggests_the_closest_and_names_line(tmp_path):
@@ -90,3 +89,48 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "suite.yaml:4: datasets[0].builder" in err and "Did you mean 'random'" in err
     assert main(["validate", "no-such-suite"]) == 2
+
+
+def test_validate_and_plan_import_no_torch(tmp_path):
+    """Parse once, lightly: `sftbench validate` and `sftbench plan` never import torch (or transformers, trl)."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom sftbench.suites.engine.cli import main\n"
+            "assert main(['validate', 'quickstart']) == 0\n"
+            f"assert main(['plan', 'quickstart', '--runs-dir', {str(tmp_path)!r}]) == 0\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'trl', 'lm_eval'))\n"
+            "assert not heavy, heavy[:10]\n")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["quickstart", "papers-llama3-8b"])
+def test_resolved_suite_holds_the_resolved_recipe_and_plans_the_same_steps(name, tmp_path):
+    """Parse once: `suite.resolved.yaml` saves the typed suite (recipe preset expanded, template resolved); loaded
+    again it plans byte-identical step keys."""
+    import yaml
+
+    from sftbench.suites.engine.plan import make_plan
+    suite = load_suite(resolve_suite_path(name))
+    resolved = tmp_path / "suite.resolved.yaml"
+    resolved.write_text(yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
+    data = yaml.safe_load(resolved.read_text())
+    assert {"epochs", "lr", "max_length", "seed"} <= set(data["recipe"]) and data["template"]
+    again = load_suite(resolved)
+    keys = [s.key.dirname for s in make_plan(suite, tmp_path / "a", progress=False).steps]
+    assert keys == [s.key.dirname for s in make_plan(again, tmp_path / "b", progress=False).steps]
+
+
+def test_every_error_at_once_with_did_you_mean_and_set_arguments(tmp_path, capsys):
+    text = GOOD.replace("builder: longest", "builder: longst") + "seedz: [1]\nrecipe: {epocs: 2, lr: -1}\n"
+    with pytest.raises(SuiteError) as info:
+        load_suite(write(tmp_path, text), {"generation.max_new_tokens": 0})
+    message = str(info.value)
+    assert message.startswith("5 problems:")
+    assert "suite.yaml:7: datasets[1].builder" in message and "Did you mean 'longest'" in message
+    assert "suite.yaml:8: seedz: unknown field 'seedz'" in message and "did you mean 'seeds'" in message
+    assert "recipe.epocs: unknown field 'epocs'" in message and "did you mean 'epochs'" in message
+    assert "suite.yaml:9: recipe.lr" in message
+    assert "--set generation.max_new_tokens=0: generation.max_new_tokens" in message
+    assert main(["validate", str(write(tmp_path, text))]) == 2
+    assert capsys.readouterr().err.count("\n") >= 4

@@ -2,9 +2,9 @@ import json
 import os
 
 import pytest
+from sftbench.suites.engine.store import MANIFEST, StepKey, Store
 
 from sftbench.common.hashing import hash_dir, hash_obj
-from sftbench.suites.engine.store import MANIFEST, StepKey, Store
 
 
 def key(**config):

@@ -7,12 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sftbench.suites.models.base_models import random_init
-from sftbench.suites.models.chat_templates import TEMPLATES, get_template, save_checkpoint_template
+from sftbench.suites.models.chat_templates import (
+    TEMPLATES,
+    get_template,
+    save_checkpoint_template,
+)
 from sftbench.suites.models.tokenizer_train import train_tokenizer
-from sftbench.suites.models.train import Recipe, build_sft_trainer, sft_train, to_prompt_completion
-from sftbench.suites.models.train_data import conversation, is_multi_turn, prepare_sft_data, tokenize_conversation
+from sftbench.suites.models.train import (
+    Recipe,
+    build_sft_trainer,
+    sft_train,
+    to_prompt_completion,
+)
+from sftbench.suites.models.train_data import (
+    conversation,
+    is_multi_turn,
+    prepare_sft_data,
+    tokenize_conversation,
+)
 
 ANIMALS = ["fox", "owl", "otter", "heron", "badger", "lynx"]
 PLACES = ["the river", "the old mill", "the pine forest", "the north hill"]

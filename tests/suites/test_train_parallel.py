@@ -142,7 +142,10 @@ def test_fsdp_config_on_cpu_is_refused_with_the_cpu_command(base: Path, data: Pa
 @pytest.mark.parametrize("name", ["fsdp.yaml", "deepspeed_zero2.yaml", "deepspeed_zero3.yaml"])
 def test_shipped_accelerate_configs_are_what_accelerate_launch_reads(name: str) -> None:
     from accelerate.commands.config.config_args import ClusterConfig
-    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.commands.launch import (
+        _validate_launch_command,
+        launch_command_parser,
+    )
 
     config = ClusterConfig.from_yaml_file(CONFIGS / name)  # unknown keys are an error here
     assert config.mixed_precision == "bf16" and config.num_machines == 1

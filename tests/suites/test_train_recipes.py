@@ -10,10 +10,22 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from sftbench.suites.models.chat_templates import get_template, load_checkpoint_template
-from sftbench.suites.models.recipes import preset_names, recipe_fields, resolve_recipe, resolve_template
-from sftbench.suites.models.train import Recipe, batch_plan, build_sft_trainer, check_runtime, lora_config, sft_train
+from sftbench.suites.models.recipes import (
+    preset_names,
+    recipe_fields,
+    resolve_recipe,
+    resolve_template,
+)
+from sftbench.suites.models.train import (
+    Recipe,
+    batch_plan,
+    build_sft_trainer,
+    check_runtime,
+    lora_config,
+    sft_train,
+)
+
 from tests.suites.tiny_training import rows as _rows
 from tests.suites.tiny_training import tiny_base
 from tests.suites.tiny_training import weights as _weights

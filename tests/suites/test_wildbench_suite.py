@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from sftbench.judges.llm.loopback import LoopbackServer
 from sftbench.suites.engine.cli import main
+
 from tests.conftest import shared_data
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")
@@ -95,25 +95,27 @@ def test_wildbench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsy
     assert len(rewards) == 4 and all(not r["failed"] for r in rewards)
     manifest = json.loads((judge_dir / "manifest.json").read_text())
     assert manifest["judge_fingerprint"]["configured_model"] == "loop-judge"
-    result = json.loads((root / "results.json").read_text())[0]["wildbench"]
+    evaluated = json.loads((root / "results.json").read_text())["runs"][0]["evaluations"]["wildbench"]
+    result = evaluated["headline"]
     assert result["WB_score"] == pytest.approx(40.0) and result["n_unparsed"] == 0 and result["n"] == 4
-    assert len(result["task_groups"]) == 5  # all five groups present: the task macro equals the plain mean here
-    assert result["references"] == ["gemma-2b-it"] and result["WB_reward"] is not None
+    assert len(evaluated["info"]["task_groups"]) == 5  # all five groups present: the task macro is the plain mean
+    assert evaluated["info"]["references"] == ["gemma-2b-it"] and result["WB_reward"] is not None
+    assert evaluated["unit"] == "task" and len(evaluated["units"]) == 4
     row = json.loads((root / "leaderboard.json").read_text())["leaderboard"][0]
-    assert row["wb_score"] == pytest.approx(40.0) and row["wb_score_n_unparsed"] == 0
-    assert row["wb_reward"] == pytest.approx(result["WB_reward"])
+    assert row["wildbench.WB_score"] == pytest.approx(40.0) and row["wildbench.WB_score_n_unparsed"] == 0
+    assert row["wildbench.WB_reward"] == pytest.approx(result["WB_reward"])
     md = (root / "leaderboard.md").read_text()
-    assert "| WB-Score" in md and "WB-Reward (mix)" in md and "40.0" in md
-    assert "wb_score" in (root / "leaderboard.csv").read_text().splitlines()[0]
+    assert "WildBench v2: WB-Score" in md and "WB-Reward (mix)" in md and "40.0" in md
+    assert "wildbench.WB_score" in (root / "leaderboard.csv").read_text().splitlines()[0]
 
     # a judge that never answers in the asked format: every item counted unparsed, the run still finishes
     assert run_suite(tmp_path, malformed, "loop-judge-bad", tasks, refs) == 0
-    result = json.loads((root / "results.json").read_text())[0]["wildbench"]
-    assert result["n_unparsed"] == result["n"] == 4 and result["WB_score"] is None
+    result = json.loads((root / "results.json").read_text())["runs"][0]["evaluations"]["wildbench"]["headline"]
+    assert result["n_unparsed"] == result["n"] == 4 and result.get("WB_score") is None
     assert result["reward_n_unparsed"] == 4
     row = json.loads((root / "leaderboard.json").read_text())["leaderboard"][0]
-    assert row["wb_score"] is None and row["wb_score_n_unparsed"] == 4
-    assert "(4/4 unparsed)" in (root / "leaderboard.md").read_text()
+    assert row["wildbench.WB_score"] is None and row["wildbench.WB_score_n_unparsed"] == 4
+    assert "(4 unparsed)" in (root / "leaderboard.md").read_text()
 
 
 def test_wildbench_with_the_world_judge_is_a_located_error(tmp_path, capsys):
@@ -131,6 +133,6 @@ def test_a_missing_tasks_file_names_the_field(tmp_path, capsys):
 
 def test_wildbench_defaults_follow_the_library():
     from sftbench.judges.wildbench import DEFAULT_K
-    from sftbench.suites.engine.schema import WildBenchSpec
+    from sftbench.suites.evaluations.wildbench.spec import WildBenchSpec
     spec = WildBenchSpec()
     assert not spec.enabled and spec.K == DEFAULT_K and spec.references == {} and spec.max_tasks is None

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from sftbench.suites.models.base_models import random_init
 from sftbench.suites.models.tokenizer_train import train_tokenizer
 

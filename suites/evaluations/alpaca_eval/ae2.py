@@ -1,6 +1,6 @@
 """AlpacaEval 2.0 as a suite evaluation: the real eval set, the checkpoint's answers, alpaca_eval's annotator.
 
-Three step kinds (suites/plan.py): `aedata` materialises the eval set (805 instructions + gpt4_1106_preview
+Three step kinds: `aedata` materialises the eval set (805 instructions + gpt4_1106_preview
 outputs, or the first `max_instances`) and the length-control anchor `df_gamed.csv` sliced to match; `generate`
 answers the instructions with the checkpoint (the same step as for the world); `aejudge` annotates each answer
 against the baseline with an alpaca_eval annotator config (judges/alpaca_eval) over the suite's LLM judge and
@@ -13,10 +13,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sftbench.common.rows import read_jsonl, write_jsonl
 from sftbench.common.hashing import hash_file, hash_local
+from sftbench.common.jsonio import write_json_atomic
+from sftbench.common.rows import read_jsonl, write_jsonl
 from sftbench.suites.engine.roles import RoleSession
-from sftbench.suites.engine.store import write_json_atomic
+from sftbench.suites.engine.step import Step, StepContext, step_kind
+from sftbench.suites.evaluations.alpaca_eval.spec import AlpacaEvalSpec
 
 BENCHMARK = "alpaca_eval_2"
 EVAL_FILE, DF_GAMED_FILE = "eval_set.jsonl", "df_gamed.csv"
@@ -36,8 +38,10 @@ def data_identity(spec: Any) -> dict[str, Any]:
     return {"eval_set": eval_id, "df_gamed": gamed_id, "max_instances": spec.max_instances, "version": 1}
 
 
-def data_step(spec: Any, out: Path) -> dict[str, Any]:
+@step_kind("aedata")
+def data_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     """Write the eval set (in AlpacaEval order) and the df_gamed rows of exactly those instructions."""
+    spec = AlpacaEvalSpec.model_validate(step.args["spec"])
     from sftbench.judges.alpaca_eval.data import df_gamed_path, load_eval_set, slice_df_gamed
     from sftbench.judges.length_control import check_df_gamed
     eval_set = load_eval_set(spec.data_path, spec.source)
@@ -64,15 +68,17 @@ def make_annotator(spec: Any, session: RoleSession, uncached: bool = False) -> A
     return AlpacaEvalAnnotator.from_role_config(cfg, client, spec.annotator, progress=session.progress)
 
 
-def judge_step(data_dir: Path, outputs_dir: Path, spec: Any, session: RoleSession, generator: str,
-               out: Path) -> dict[str, Any]:
+@step_kind("aejudge")
+def judge_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     """Annotate the checkpoint's answers against the baseline; failed annotations stay in (as ties) and counted."""
     from sftbench.judges.alpaca_eval import EvalSet, run_alpaca_eval
+    spec, session = AlpacaEvalSpec.model_validate(step.args["spec"]), ctx.roles(step.args["roles"])
+    data_dir, outputs_dir, generator = inputs["eval_data"], inputs["outputs"], step.key.name
     rows = read_jsonl(data_dir / EVAL_FILE, validate=False)
     outputs = [r["output"] for r in read_jsonl(outputs_dir / "outputs.jsonl", validate=False)]
     annotator = make_annotator(spec, session)
     result = run_alpaca_eval(EvalSet(rows), outputs, annotator, generator, data_dir / DF_GAMED_FILE,
-                             n_bootstrap=0, glm_name=spec.glm, progress=session.progress)
+                             glm_name=spec.glm)
     write_json_atomic(out / "annotations.json", result.annotations)
     metrics = {**result.metrics, "length_controlled_winrate": result.metrics["lc_win_rate"],
                "benchmark": BENCHMARK}

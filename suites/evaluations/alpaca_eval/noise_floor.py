@@ -9,7 +9,7 @@ A deterministic judge (the built-in world's verifier, or an LLM at temperature 0
 deterministic server) measures a floor of exactly 0, and the summary says so (`deterministic: true`). The judge
 must not answer from the LLM response cache, or every re-judging would be the stored answer and the floor 0 by
 construction: `pairwise_rejudge` refuses a judge whose client has a cache; AlpacaEval 2.0 re-judges through an
-uncached client (suites/alpaca_eval_steps.py `rejudge`).
+uncached client (ae2.py `rejudge`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from sftbench.judges.protocols import PairwiseJudge, prefer_all
+from sftbench.suites.engine.step import Step, StepContext, step_kind
 
 
 def _sample(annotation_sets: Mapping[str, Sequence[dict[str, Any]]], sample_size: int,
@@ -105,3 +106,20 @@ def pairwise_noise_floor(prompts: Sequence[dict[str, Any]], annotation_sets: Map
             raise ValueError(f"noise floor: {step} has {len(anns)} annotations for {len(prompts)} eval prompts")
     rejudge, fingerprint = pairwise_rejudge(judge, prompts)
     return noise_floor_step(annotation_sets, rejudge, fingerprint, sample_size, seed, out)
+
+
+@step_kind("noisefloor")
+def noise_floor_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
+    """Re-judge a fixed sample of the stored annotations of the judge steps in `args.judged` (input names)."""
+    from sftbench.common.jsonio import read_json
+    a, cfg = step.args, step.config
+    session = ctx.roles(a["roles"])
+    stored = {name: read_json(inputs[name] / "annotations.json") for name in a["judged"]}
+    if a["eval_set"] == "alpaca_eval_2":
+        from sftbench.suites.evaluations.alpaca_eval.ae2 import rejudge
+        from sftbench.suites.evaluations.alpaca_eval.spec import AlpacaEvalSpec
+        again, fingerprint = rejudge(AlpacaEvalSpec.model_validate(a["spec"]), session)
+        return noise_floor_step(stored, again, fingerprint, cfg["sample_size"], cfg["seed"], out)
+    from sftbench.suites.evaluations.alpaca_eval.world import eval_prompts
+    return pairwise_noise_floor(eval_prompts(inputs["world"]), stored, session.get_uncached("judge"),
+                                cfg["sample_size"], cfg["seed"], out)

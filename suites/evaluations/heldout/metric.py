@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from sftbench.common.jsonio import write_json_atomic
 from sftbench.common.rows import Row, prompt_text, read_jsonl, write_jsonl
-from sftbench.suites.engine.schema import HeldoutSpec, Suite, WorldSpec
-from sftbench.suites.engine.store import write_json_atomic
+from sftbench.suites.engine.schema import Suite, WorldSpec
+from sftbench.suites.evaluations.heldout.spec import HeldoutSpec
 
 VERSION = 1               # bump when the metric changes: it is part of the train step's config
 SEED_OFFSET = 1009        # world held-out prompts: seed = world.seed + this (eval prompts use world.seed + 2)
@@ -24,12 +25,12 @@ DETAILS_FILE = "heldout_scores.json"  # in the resume dir: per-epoch n and n_fai
 BASELINE = "heldout_reference"
 
 
-def config(suite: Suite) -> dict[str, Any]:
-    """What the held-out metric depends on besides its inputs' hashes and the judge: the train step hashes it."""
-    spec = suite.evaluation.heldout
+def config(suite: Suite, spec: HeldoutSpec) -> dict[str, Any]:
+    """What the held-out metric depends on besides its inputs' hashes and the judge: the train step hashes it.
+    The judge shows pairs in random order exactly when the suite's pairwise evaluation does."""
+    randomize = getattr(suite.evaluation_section("alpaca_eval"), "randomize_order", True)
     return {**spec.model_dump(mode="json"), "max_new_tokens": spec.max_new_tokens or suite.generation.max_new_tokens,
-            "batch_size": suite.generation.batch_size,
-            "randomize_order": suite.evaluation.alpaca_eval.randomize_order, "version": VERSION}
+            "batch_size": suite.generation.batch_size, "randomize_order": randomize, "version": VERSION}
 
 
 def inputs(spec: HeldoutSpec, world_hash: str) -> dict[str, str]:
@@ -61,12 +62,11 @@ def world_prompts(world: WorldSpec, n: int, world_dir: Path) -> list[Row]:
     return chosen[:n]
 
 
-def heldout_set(suite: Suite, world_dir: Path, build_dir: Path) -> tuple[list[Row], list[str]]:
+def heldout_set(spec: HeldoutSpec, world: WorldSpec, world_dir: Path, build_dir: Path) -> tuple[list[Row], list[str]]:
     """(prompts, reference outputs): the first `n` of the configured source."""
-    spec = suite.evaluation.heldout
     if spec.source == "world":
         from sftbench.datasets_builders.world import reference_outputs
-        prompts = world_prompts(suite.world, spec.n, world_dir)
+        prompts = world_prompts(world, spec.n, world_dir)
         return prompts, [r["output"] for r in reference_outputs(prompts)]
     if spec.source == "sidecar":
         path = build_dir / "heldout.jsonl"
@@ -99,7 +99,7 @@ class HeldoutMetric:
     def __call__(self, checkpoint_dir: Path) -> float:
         from sftbench.judges.pairwise import annotate_pairs
         from sftbench.suites.models.generate import generate
-        from sftbench.suites.engine.steps import FailureLog
+        from sftbench.suites.engine.roles import FailureLog
         # transformers, never vLLM: this runs inside training, whose model already holds the GPU's memory
         outputs = generate(checkpoint_dir, [prompt_text(p) for p in self.prompts], max_new_tokens=self.max_new_tokens,
                            batch_size=self.batch_size, threads=self.threads, progress=False, backend="transformers")
@@ -133,9 +133,12 @@ class HeldoutMetric:
         return stats
 
 
-def metric_for(suite: Suite, world_dir: Path, build_dir: Path, judge: Any, threads: int, log_dir: Path,
-               generator: str) -> HeldoutMetric:
-    prompts, references = heldout_set(suite, world_dir, build_dir)
-    cfg = config(suite)
-    return HeldoutMetric(prompts, references, judge, cfg["max_new_tokens"], cfg["batch_size"], threads,
+def metric_from_step(params: dict[str, Any], inputs: dict[str, Path], ctx: Any, log_dir: Path,
+                     generator: str) -> HeldoutMetric:
+    """The train step's epoch metric (its `args.selection.factory`), from the parameters the plugin planned."""
+    spec, world = HeldoutSpec.model_validate(params["heldout"]), WorldSpec.model_validate(params["world"])
+    prompts, references = heldout_set(spec, world, inputs["world"], inputs["data"])
+    cfg = params["config"]
+    judge = ctx.roles(params["roles"]).get("judge")
+    return HeldoutMetric(prompts, references, judge, cfg["max_new_tokens"], cfg["batch_size"], ctx.threads,
                          cfg["randomize_order"], log_dir, generator)

@@ -31,6 +31,7 @@ from sftbench.suites.evaluations.openllm.catalog import (CATALOG, OPENLLM_V1, PR
                                     preset_tasks)
 from sftbench.suites.evaluations.openllm.data import Caches, LocalData, OpenLLMDataError, PreparedTask, data_error, hub_of, prepare_tasks
 from sftbench.suites.evaluations.openllm.results import average, column_result, flat_table, write_samples
+from sftbench.suites.engine.step import Step, StepContext, step_kind
 
 __all__ = ["run_openllm", "openllm_step", "OpenLLMConfig", "TaskSpec", "preset_tasks", "flat_table",
            "OpenLLMDataError", "CATALOG", "PRESETS", "OPENLLM_V1", "checkpoint_fingerprint", "RESULTS_FILE"]
@@ -116,17 +117,18 @@ def run_openllm(
     return result
 
 
-def openllm_step(model_dir: Path, config: OpenLLMConfig, out: Path, threads: int,
-                 cache_dir: Path | None = None) -> dict[str, Any]:
-    """The plan's `openllm` step for one checkpoint: runs `config` and returns the manifest stats (the full
-    results are in `out/openllm_results.json`). `cache_dir`: keep it outside the step directory (e.g.
-    runs/<suite>/lm_eval_cache) so a killed run keeps its cached responses."""
+@step_kind("openllm")
+def openllm_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
+    """One checkpoint's lm-eval tasks; returns the manifest stats (full results in `out/openllm_results.json`).
+    lm-eval's response cache lives outside the step directory (runs/<suite>/lm_eval_cache), so a killed run
+    keeps its cached responses."""
+    config = OpenLLMConfig.model_validate({k: v for k, v in step.config.items() if k != "version"})
     limit = config.limit
     limit = int(limit) if limit is not None and limit >= 1 else limit
-    result = run_openllm(model_dir, config.task_specs(), out, batch_size=config.batch_size, device=config.device,
-                         chat_template=config.chat_template, limit=limit, threads=threads,
-                         local_data=config.local_data, cache_dir=cache_dir, backend=config.backend,
-                         offline=config.offline)
+    result = run_openllm(inputs["model"], config.task_specs(), out, batch_size=config.batch_size,
+                         device=config.device, chat_template=config.chat_template, limit=limit, threads=ctx.threads,
+                         local_data=config.local_data, cache_dir=ctx.store.root / "lm_eval_cache",
+                         backend=config.backend, offline=config.offline)
     primary = {name: {"metric": c["primary"], **c["metrics"][c["primary"]]} for name, c in result["tasks"].items()}
     return {"openllm": {"primary": primary, "average": result["average"], "wall_s": result["wall_s"],
                         "checkpoint_fingerprint": result["checkpoint_fingerprint"]}}

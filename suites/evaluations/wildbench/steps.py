@@ -1,15 +1,14 @@
-"""WildBench as a suite evaluation: the checkpoint answers each task's conversation, then the suite's LLM judge
-grades the answers (WB-Score) and, for each reference model given, compares them pairwise (WB-Reward)."""
+"""WildBench's step kinds: the checkpoint answers each task's conversation, then the suite's LLM judge grades the
+answers (WB-Score) and, for each reference model given, compares them pairwise (WB-Reward)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sftbench.common.rows import read_jsonl, write_jsonl
-from sftbench.suites.engine.roles import RoleSession
-
+from sftbench.suites.engine.step import Step, StepContext, step_kind
 
 
 def input_identity(path: Path | None, field: str) -> str:
@@ -34,14 +33,19 @@ def select_tasks(tasks_path: Path | None, max_tasks: int | None) -> list[dict[st
             for t in tasks]
 
 
-def answers_step(model_dir: Path, tasks_path: Path | None, max_tasks: int | None, max_new_tokens: int,
-                 batch_size: int, threads: int, model_id: str, out: Path, progress: bool,
-                 backend: str = "auto") -> dict[str, Any]:
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+@step_kind("wbanswers")
+def answers_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     from sftbench.judges.wildbench import generate_outputs
     from sftbench.judges.wildbench.data import HUB_REVISION, HUB_TASKS
     from sftbench.suites.models.generate import decoding_record, generate_chat
-
-    tasks = select_tasks(tasks_path, max_tasks)
+    cfg, backend, model_dir, model_id = step.config, step.args["backend"], inputs["model"], step.key.name
+    tasks_path, max_new_tokens, batch_size = _path(cfg["tasks_path"]), cfg["max_new_tokens"], cfg["batch_size"]
+    threads, progress = ctx.threads, ctx.progress
+    tasks = select_tasks(tasks_path, cfg["max_tasks"])
 
     def chat(conversations: list[list[dict[str, str]]]) -> list[str]:
         return generate_chat(model_dir, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size,
@@ -56,10 +60,12 @@ def answers_step(model_dir: Path, tasks_path: Path | None, max_tasks: int | None
             "decoding": decoding_record(model_dir, max_new_tokens, batch_size, backend)}
 
 
-def judge_step(answers_dir: Path, templates_dir: Path | None, references: Mapping[str, Path | None], K: int,
-               session: RoleSession, out: Path) -> dict[str, Any]:
+@step_kind("wbjudge")
+def judge_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     from sftbench.judges.wildbench import load_reference_outputs, make_grader, run_wildbench
-
+    cfg, answers_dir, session = step.config, inputs["answers"], ctx.roles(step.args["roles"])
+    templates_dir, K = _path(cfg["templates_dir"]), cfg["K"]
+    references = {name: _path(path) for name, path in cfg["references"].items()}
     tasks = read_jsonl(answers_dir / "tasks.jsonl", validate=False)
     rows = read_jsonl(answers_dir / "outputs.jsonl", validate=False)
     outputs = {r["session_id"]: r["output"] for r in rows}
@@ -67,18 +73,18 @@ def judge_step(answers_dir: Path, templates_dir: Path | None, references: Mappin
     ids = {t["session_id"] for t in tasks}
     refs = {name: {sid: o for sid, o in load_reference_outputs(name, path).items() if sid in ids}
             for name, path in references.items()}
-    cfg, client = session.llm_client("judge", "WildBench")
-    grader = make_grader(cfg, client, progress=session.progress)
+    llm, client = session.llm_client("judge", "WildBench")
+    grader = make_grader(llm, client, progress=session.progress)
     result = run_wildbench(tasks, outputs, grader, model_id, refs, K=K, templates_dir=templates_dir)
     write_jsonl(out / "score_records.jsonl", result.score_records)
     for name, records in result.reward_records.items():
         write_jsonl(out / f"reward_records.{name}.jsonl", records)
     scores = {"score": result.score_metrics, "reward": result.reward_metrics, "mixture": result.mixture, "K": K}
     (out / "scores.json").write_text(json.dumps(scores, indent=1) + "\n")
-    return {"wildbench": _headline(scores), "judge_fingerprint": grader.fingerprint}
+    return {"wildbench": headline(scores), "judge_fingerprint": grader.fingerprint}
 
 
-def _headline(scores: dict[str, Any]) -> dict[str, Any]:
+def headline(scores: dict[str, Any]) -> dict[str, Any]:
     m, mix = scores["score"], scores.get("mixture")
     out = {"WB_score": m.get("WB_score.task_macro"), "WB_score_mean": m.get("WB_score"),
            "task_groups": {g: v * 10 for g, v in (m.get("task_categorized_scores") or {}).items()},
@@ -88,10 +94,3 @@ def _headline(scores: dict[str, Any]) -> dict[str, Any]:
                     "references": mix.get("references"), "reward_n_unparsed": mix.get("n_unparsed"),
                     "K": scores.get("K")})
     return out
-
-
-def summary(step_dir: Path) -> dict[str, Any]:
-    """The headline WildBench numbers of one judged checkpoint. WB_score: the published leaderboard's scale
-    (task-macro of (score - 5) * 2, x10); WB_score_mean: the same without the task-group weighting; task_groups:
-    per-group WB-Score; n_unparsed of n tasks; WB_reward: the mixture over the reference models, when given."""
-    return _headline(json.loads((step_dir / "scores.json").read_text()))

@@ -1,0 +1,68 @@
+"""A finished plan -> the leaderboard's results table: per checkpoint, the dataset's card and training provenance,
+and what every enabled evaluation measured (each plugin's `result`), plus the evaluations' suite-wide results."""
+
+from __future__ import annotations
+
+import json
+
+from sftbench.common.jsonio import read_json
+from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
+from sftbench.suites.engine.plan import Plan, enabled_evaluations
+
+
+def collect_results(plan: Plan) -> ResultsTable:
+    store, base = plan.store, plan.base
+    base_model = f"{base.name}@{base.hash}" if base is not None else "unknown"
+    evaluations = enabled_evaluations(plan.suite)
+    table = ResultsTable(plan.suite.name, [])
+    for (dataset, seed), keys in plan.results.items():
+        card = read_json(store.path(plan.built[dataset]) / "card.json")
+        train_key = plan.trained[(dataset, seed)]
+        train = store.manifest(train_key)
+        recipe = train["config"]["recipe"]
+        run = Run(dataset, seed, base_model, {}, info={"builder": card["builder"], "size": card["size"],
+                                                       "train_resp_words": card["response_length"]["mean_words"]},
+                  provenance={"card_sha256": card["content_sha256"], "builder": card["builder"], "recipe": recipe,
+                              # recipe_sha leaves the seed out: the same recipe for every seed
+                              "recipe_sha": fingerprint_sha({k: v for k, v in recipe.items() if k != "seed"}),
+                              "template": train["config"].get("template"),
+                              "base_model": {"name": base.name if base else None,
+                                             "step": base.dirname if base else None,
+                                             "revision": (base.config.get("revision") if base else None)
+                                             or (base.hash if base else None)},
+                              "steps": {"build": plan.built[dataset].dirname, "train": train_key.dirname},
+                              "git_revision": train.get("git_revision")})
+        for plugin, spec in evaluations:
+            if plugin.name not in keys:
+                continue
+            step = plan.step(keys[plugin.name])
+            run.evaluations[plugin.name] = plugin.result(store, step, spec)
+            table.anchors.update(plugin.anchors(store, step))
+        table.runs.append(run)
+    for plugin, spec in evaluations:
+        if plugin.name in plan.finals:
+            found = plugin.suite_result(store, plan.step(plan.finals[plugin.name]))
+            if found is not None:
+                table.noise_floors[found[0]] = found[1]
+    single_fingerprints(table)
+    return table
+
+
+def single_fingerprints(table: ResultsTable) -> None:
+    """Results with different fingerprints (judges, lm-eval versions) never share a leaderboard column."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for run in table.runs:
+        for name, ev in run.evaluations.items():
+            key = json.dumps(ev.fingerprint, sort_keys=True, default=str)
+            seen.setdefault(ev.benchmark, {}).setdefault(key, []).append(ev.steps.get("judge") or
+                                                                            f"{run.dataset}-s{run.seed}")
+    for benchmark, fingerprints in seen.items():
+        if len(fingerprints) > 1:
+            detail = "; ".join(f"{fp} <- {', '.join(dirs)}" for fp, dirs in fingerprints.items())
+            raise ValueError(f"{benchmark}: results have different judge fingerprints (or harness versions) and cannot "
+                             "share a leaderboard "
+                             f"column (did the judge's server report another model?): {detail}. Delete the stale "
+                             "steps under the runs directory, or run with a pinned judge, and run again")
+
+
+__all__ = ["collect_results", "single_fingerprints"]

@@ -1,0 +1,81 @@
+"""The model stages as step kinds: a BPE tokenizer and a tiny pretrained base (or a real base model materialised
+once), SFT training on one dataset, and greedy generation of a checkpoint's answers."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from sftbench.common.rows import read_jsonl, write_jsonl
+from sftbench.suites.engine.step import Step, StepContext, step_kind
+
+
+@step_kind("tokenizer")
+def tokenizer_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    from sftbench.suites.data.steps import pool_texts
+    from sftbench.suites.models.tokenizer_train import train_tokenizer
+    texts = pool_texts(step.args["pool"], inputs["world"])
+    train_tokenizer(texts, step.config["vocab_size"], out)
+    return {"texts": len(texts)}
+
+
+@step_kind("pretrain")
+def pretrain_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    from sftbench.suites.data.steps import pool_texts
+    from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
+    p = step.config["pretrain"]
+    texts = pool_texts(step.args["pool"], inputs["world"])
+    stats = pretrain_base(texts, inputs["tokenizer"], TinyModelConfig.model_validate(step.config["model"]), out,
+                          steps=p["steps"], batch_size=p["batch_size"], seq_len=p["seq_len"], lr=p["lr"], seed=0,
+                          threads=ctx.threads, progress=ctx.progress)
+    return {"stats": stats}
+
+
+@step_kind("base")
+def base_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    """A real base model (HF id at a pinned revision, local directory, GGUF) materialised once as safetensors."""
+    from sftbench.suites.models.base_models import BaseModelRef, materialize
+    return {"stats": materialize(BaseModelRef.model_validate(step.config), out)}
+
+
+@step_kind("train")
+def train_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    """Fine-tune the base model on one dataset. Intermediate checkpoints go to the step's resume directory (outside
+    its temporary directory), so a killed run resumes from its last checkpoint; the executor deletes it once the
+    step is stored. `args.selection` (recipe.select: best_heldout) names the factory of the epoch metric
+    ("module:function", an evaluation plugin's) and its parameters."""
+    from sftbench.suites.models.recipes import Recipe
+    from sftbench.suites.models.train import sft_train
+    resume = ctx.resume_dir(step)
+    metric = None
+    if (selection := step.args.get("selection")) is not None:
+        module, _, function = selection["factory"].partition(":")
+        factory = getattr(importlib.import_module(module), function)
+        metric = factory(selection["params"], inputs, ctx, resume, step.key.name)
+    stats = sft_train(inputs["base"], read_jsonl(inputs["data"] / "dataset.jsonl"),
+                      Recipe.model_validate(step.config["recipe"]), step.config["template"], out,
+                      threads=ctx.threads, progress=ctx.progress, resume_dir=resume, heldout_metric=metric)
+    return {"stats": metric.annotate(stats, out) if metric is not None else stats}
+
+
+@step_kind("generate")
+def generate_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    """Answer every `instruction` of the prompts file (`args.prompts`: an input name and a file in it, JSONL in
+    eval order) with the checkpoint's own template, greedily."""
+    from sftbench.suites.models.generate import decoding_record, generate
+    a, cfg = step.args, step.config
+    prompts = read_jsonl(inputs[a["prompts"]["input"]] / a["prompts"]["file"], validate=False)
+    outputs = generate(inputs["model"], [p["instruction"] for p in prompts], max_new_tokens=cfg["max_new_tokens"],
+                       batch_size=cfg["batch_size"], threads=ctx.threads, progress=ctx.progress,
+                       backend=a["backend"])
+    write_jsonl(out / "outputs.jsonl", [{"instruction": p["instruction"], "output": o, "generator": step.key.name}
+                                        for p, o in zip(prompts, outputs)])
+    return {"n_outputs": len(outputs),
+            "decoding": decoding_record(inputs["model"], cfg["max_new_tokens"], cfg["batch_size"], a["backend"])}
+
+
+def generation_args(generation: Any) -> dict[str, Any]:
+    """(config, args) parts of a suite's `generation` section: the backend is in the key only when not `auto`."""
+    return {"config": {**generation.model_dump(mode="json", exclude={"backend"}), **generation.backend_param()},
+            "backend": generation.backend}
