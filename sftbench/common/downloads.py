@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sftbench.common.jsonio import umask_mode
+
 OFFLINE_VARS = ("SFTBENCH_OFFLINE", "HF_HUB_OFFLINE")
 CACHE_ENV = "SFTBENCH_CACHE"
 RAW_BASE_ENV = "SFTBENCH_GITHUB_RAW"
@@ -143,6 +145,7 @@ def write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".dl-", delete=False) as tmp:
         tmp.write(data)
+    umask_mode(tmp.name)
     os.replace(tmp.name, target)
 
 
@@ -179,6 +182,16 @@ def fetch(pinned: PinnedFile, local: str | Path | None = None, timeout_s: float 
     return target
 
 
+def hub_failure(what: str, repo_id: str, revision: str | None, local_fix: str, exc: BaseException) -> str:
+    """One message for every failed hub download: the repository, the revision, why, and both fixes."""
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]  # one line: hub errors carry newlines
+    offline = " (sftbench is offline: HF_HUB_OFFLINE/SFTBENCH_OFFLINE or --offline; only cached files are used)" \
+        if is_offline() else ""
+    return (f"{what}: could not fetch {repo_id}@{revision or 'main'} from the Hugging Face hub{offline} ({reason}). "
+            f"Fix: log in (`huggingface-cli login`) or set HF_TOKEN when the repository is gated or private (accept "
+            f"its terms on the hub first), or download it once and {local_fix}")
+
+
 def fetch_hub(hub: HubFile, local: str | Path | None = None) -> Path:
     """A local path to a hub dataset file: `local` if given, else huggingface_hub's download (cached)."""
     if local is not None:
@@ -195,8 +208,8 @@ def fetch_hub(hub: HubFile, local: str | Path | None = None) -> Path:
         path = Path(hf_hub_download(repo_id=hub.repo_id, filename=hub.filename, repo_type="dataset",
                                     revision=hub.revision, cache_dir=cache_root() / "hub"))
     except Exception as exc:  # noqa: BLE001 - every hub failure becomes the same actionable error
-        raise DataUnavailable(f"{hub.name}: download from {where} failed ({type(exc).__name__}: {exc}); {hint}") \
-            from None
+        raise DataUnavailable(hub_failure(f"{hub.name} ({hub.filename})", hub.repo_id, hub.revision,
+                                          f"give the local copy with {hub.override}", exc)) from None
     if hub.sha256 is not None and content_sha256(path) != hub.sha256:
         raise DataUnavailable(f"{hub.name}: {where} has sha256 {content_sha256(path)}, expected {hub.sha256}; {hint}")
     return path

@@ -21,6 +21,13 @@ def read_json(path: str | Path) -> Any:
                             "is damaged: delete it (or the step directory holding it) and run again") from None
 
 
+def umask_mode(path: str | Path, directory: bool = False) -> None:
+    """Give a file made by `tempfile` (always 0600, folders 0700) the mode a plain open() would: the user's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~mask)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to a temporary sibling, then rename it over `path`: readers see the old or the new file."""
     path = Path(path)

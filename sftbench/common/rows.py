@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from sftbench.common.jsonio import umask_mode
+
 Row = dict[str, Any]
 ALPACA_FIELDS = ("instruction", "input", "output")
 
@@ -55,6 +57,7 @@ def write_jsonl(path: str | Path, rows: Iterable[Row]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -73,9 +73,29 @@ def build_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext)
         write_jsonl(out / f"{name}.jsonl", rows)
     card = make_card(result.rows, a["builder"], params.model_dump(mode="json"), pool_info, result.info,
                      step.config["seed"])
+    if (shortfall := size_shortfall(a["builder"], params, len(result.rows), len(pool))) is not None:
+        warn(f"dataset '{step.key.name}': {shortfall}")
+        card["warnings"] = [shortfall]
     write_json_atomic(out / "card.json", card)
     return {"card": {k: card[k] for k in ("size", "content_sha256")}, "llm_failures": failed,
             "fingerprints": {name: role.fingerprint for name, role in roles.items()}}
+
+
+def size_shortfall(builder: str, params: Any, selected: int, pool_rows: int) -> str | None:
+    """A warning when a builder was asked for more rows than it could select (k larger than the pool, a strict
+    threshold): said on the terminal and recorded in the card."""
+    from sftbench.datasets_builders.registry import get_builder
+    field = getattr(get_builder(builder), "SIZE_FIELD", None)
+    wanted = getattr(params, field, None) if field else None
+    if not isinstance(wanted, int) or selected >= wanted:
+        return None
+    return (f"builder '{builder}' was asked for {field}={wanted} rows but selected {selected} (the pool has "
+            f"{pool_rows} rows); the dataset is smaller than asked")
+
+
+def warn(message: str) -> None:
+    import sys
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def pool_texts(pool: dict[str, Any], world_dir: Path) -> list[str]:

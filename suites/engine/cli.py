@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from sftbench.datasets_builders.registry import UnknownBuilder
-from sftbench.common.rows import RowError
-from sftbench.suites.engine.yaml_source import SuiteError
+from sftbench.suites.engine.errors import describe
 
 DEFAULT_RUNS = Path("runs")
 
 
-def _parse_set(values: Sequence[str]) -> dict[str, Any]:
+def _parse_set(values: Sequence[str], flag: str = "--set") -> dict[str, Any]:
     out = {}
     for item in values:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. recipe.epochs=2), got {item!r}")
+            raise ValueError(f"{flag} expects KEY=VALUE (e.g. recipe.epochs=2), got {item!r}")
         key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(f"{flag} {item}: the value is not valid YAML ({problem}); quote it, e.g. "
+                             f"{flag} '{key}=[1, 2]'") from None
     return out
+
+
+def sftbench_version() -> str:
+    try:
+        return version("sftbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _suite_args(p: argparse.ArgumentParser, runs: bool = True) -> None:
@@ -59,25 +71,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     todo = sum(not done for *_, done in rows)
     print(f"{len(rows)} steps, {len(rows) - todo} cached, {todo} to run; store: {plan.store.root}")
     from sftbench.suites.engine.cost_estimate import estimate
-    for role, est in estimate(plan).items():
+    from sftbench.suites.engine.summary import plan_totals
+    per_role = estimate(plan)
+    for role, est in per_role.items():
         usd = "unknown (no price for this model)" if est["usd"] is None else f"<= ${est['usd']:.2f}"
         print(f"LLM {role}: {est['provider']}/{est['model']}: ~{est['calls']} calls, {usd}")
+    for line in plan_totals(plan, per_role):
+        print(line)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sftbench.suites.engine.plan import make_plan
-    from sftbench.suites.engine.executor import console, execute, write_leaderboard
+    from sftbench.suites.engine.api import run
+    from sftbench.suites.engine.executor import console
     suite = _load(args)
     console.print(f"[bold]sftbench run[/] suite [cyan]{suite.name}[/]: {len(suite.datasets)} datasets x "
                   f"{len(suite.seeds)} seed(s), threads={suite.threads}")
-    plan = make_plan(suite, args.runs_dir, progress=not args.quiet, max_usd=args.max_usd)
-    plan.store.root.mkdir(parents=True, exist_ok=True)
-    (plan.store.root / "suite.resolved.yaml").write_text(yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
-    execute(plan)
-    md, root = write_leaderboard(plan)
-    print(md)
-    print(f"leaderboard files: {root}/leaderboard.{{md,csv,json,tex,html}}")
+    result = run(suite, args.runs_dir, max_usd=args.max_usd, progress=not args.quiet)
+    print(result.markdown)
+    for line in result.summary:
+        console.print(line)
     return 0
 
 
@@ -104,7 +117,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
     roles = load_roles_file(args.roles) if args.roles else None
-    card = build_to_file(args.builder, args.pool, args.out, k=args.k, params=_parse_set(args.param), seed=args.seed,
+    card = build_to_file(args.builder, args.pool, args.out, k=args.k, params=_parse_set(args.param, "--param"),
+                         seed=args.seed,
                          roles=roles, skip_bad_rows=args.skip_bad_rows, cache_dir=args.cache_dir)
     print(f"wrote {card['size']} rows to {args.out} (card: {args.out}.card.json, sha256 {card['content_sha256'][:12]})")
     return 0
@@ -112,10 +126,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sftbench", description="Benchmark SFT datasets head-to-head.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"sftbench {sftbench_version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    common.add_argument("--offline", action="store_true", help="never contact the Hugging Face hub or other "
+                        "hosts: only local and cached files (HF_HUB_OFFLINE=1 does the same)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_with_parents(common))
     p = sub.add_parser("run", help="build, train, generate, judge and print the leaderboard")
     _suite_args(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (sftbench's and every library's)")
     p.add_argument("--max-usd", type=float, help="stop before LLM API spending would exceed this (finished steps kept)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("plan", help="list the steps of a suite and which are cached")
@@ -124,7 +143,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a suite file; errors name the file, line and field")
     _suite_args(p, runs=False)
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("ls", help="list builders, judges and shipped suites")
+    p = sub.add_parser("ls", help="list builders, judges, evaluations and shipped suites")
     p.set_defaults(func=cmd_ls)
     p = sub.add_parser("build", help="build one dataset from a pool file")
     p.add_argument("builder")
@@ -145,23 +164,46 @@ def make_parser() -> argparse.ArgumentParser:
     from sftbench.suites.engine.cli_metrics import add_metrics_parser
     add_commands(sub)
     add_metrics_parser(sub)
+    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(sftbench completion bash)\"")
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    p.set_defaults(func=cmd_completion)
     return parser
+
+
+def _with_parents(common: argparse.ArgumentParser) -> type:
+    """Subcommand parsers that all take the common options (--debug, --offline)."""
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**{**kw, "parents": [*kw.get("parents", []), common]})
+    return Parser
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+    print(shtab.complete(make_parser(), shell=args.shell))
+    return 0
+
+
+def _apply_environment(args: argparse.Namespace) -> None:
+    if getattr(args, "offline", False):
+        os.environ["HF_HUB_OFFLINE"] = os.environ["SFTBENCH_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    if getattr(args, "quiet", False):
+        from sftbench.suites.engine.quiet import silence_progress_bars
+        silence_progress_bars()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    _apply_environment(args)
     try:
         return args.func(args)
-    except (SuiteError, RowError, UnknownBuilder, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # judges.llm.LLMError (endpoint failures, budget) and other run-time failures
-        print(f"error: {type(exc).__name__}: {exc}\nfinished steps are kept; fix the cause and run again to resume",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished steps are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        if getattr(args, "debug", False):
+            raise
+        code, message = describe(exc)
+        print(message, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ goes to OUT (JSONL), sidecars (e.g. rater scores) to OUT.<name>.jsonl, and the c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.card import make_card
 from sftbench.datasets_builders.registry import get_builder, parse_params, prompt_ids, roles_used
 from sftbench.common.rows import Row, write_jsonl
-from sftbench.suites.engine.roles import RoleSession
-from sftbench.suites.engine.roles import RolesSpec
+from sftbench.suites.data.steps import size_shortfall, warn
+from sftbench.suites.engine.roles import RoleSession, RolesSpec
 
 OUT_FIELDS = ("instruction", "input", "output", "messages")
 
@@ -46,6 +47,11 @@ def build_to_file(builder: str, pool: str, out: Path, k: int | None, params: dic
                   roles: RolesSpec | None = None, skip_bad_rows: bool = False,
                   cache_dir: Path | None = None, progress: bool = True) -> dict:
     """Build one dataset into `out` (+ `out`.card.json); roles default to the world's stand-ins."""
+    out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a directory; give the dataset's file path, e.g. {out / 'dataset.jsonl'}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--out {out}: the folder {out.parent} does not exist; create it first")
     module = get_builder(builder)
     if k is not None:
         params = {**params, module.SIZE_FIELD: k}
@@ -61,12 +67,33 @@ def build_to_file(builder: str, pool: str, out: Path, k: int | None, params: dic
         cost = session.cost_since(before)
     if not result.rows:
         raise ValueError(f"builder '{builder}' selected no rows from {pool}; loosen its params")
-    write_jsonl(out, [{f: r[f] for f in OUT_FIELDS if f in r} for r in result.rows])
-    for name, side in result.sidecars.items():
-        write_jsonl(out.with_name(f"{out.name}.{name}.jsonl"), side)
     card = make_card(result.rows, builder, parsed.model_dump(mode="json"), pool_info, result.info, seed)
     card["prompt_ids"] = prompt_ids(builder, parsed)
     if cost is not None:
         card["llm_cost"] = cost
-    Path(f"{out}.card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+    if (shortfall := size_shortfall(builder, parsed, len(result.rows), len(rows))) is not None:
+        warn(shortfall)
+        card["warnings"] = [shortfall]
+    _write_together(out, [{f: r[f] for f in OUT_FIELDS if f in r} for r in result.rows], result.sidecars, card)
     return card
+
+
+def _write_together(out: Path, rows: list[Row], sidecars: dict[str, list[dict]], card: dict) -> None:
+    """The dataset, its sidecars and its card, each written to a temporary name first and renamed only when all
+    are complete: a failure leaves none of them (and no half-written file) behind."""
+    files = {out: rows, **{out.with_name(f"{out.name}.{name}.jsonl"): side for name, side in sidecars.items()}}
+    tmp = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in [*files, _card_path(out)]}
+    try:
+        for path, content in files.items():
+            write_jsonl(tmp[path], content)
+        tmp[_card_path(out)].write_text(json.dumps(card, indent=2, default=str) + "\n")
+        for path in files:  # the card last: a dataset with a card is a complete one
+            os.replace(tmp[path], path)
+        os.replace(tmp[_card_path(out)], _card_path(out))
+    finally:
+        for t in tmp.values():
+            t.unlink(missing_ok=True)
+
+
+def _card_path(out: Path) -> Path:
+    return Path(f"{out}.card.json")

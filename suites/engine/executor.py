@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rich.console import Console
 
@@ -52,33 +52,35 @@ def run_step(step: Step, store: Store, ctx: StepContext) -> bool:
     return True
 
 
-def execute(plan: Plan, say: Callable[[str], None] = console.print) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def execute(plan: Plan, say: Callable[[str], None] = console.print) -> list[str]:
+    """Run every step not in the store, in plan order; returns the directory names of the steps that ran."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     preflight(plan)
     removed = plan.store.clean_partial()
     if removed:
         say(f"[yellow]removed {len(removed)} unfinished step(s) from an interrupted run[/]")
-    total = len(plan.steps)
+    total, ran = len(plan.steps), []
     with StepContext(plan.store, plan.threads, plan.progress, plan.max_usd) as ctx:
         for i, step in enumerate(plan.steps, start=1):
             prefix = f"[{i:>2}/{total}] {step.label}"
             start = time.time()
             if run_step(step, plan.store, ctx):
+                ran.append(step.key.dirname)
                 say(f"{prefix} [green]done[/] ({time.time() - start:.1f}s)")
             else:
                 say(f"{prefix} [dim]cached[/]")
+    return ran
 
 
-def write_leaderboard(plan: Plan) -> tuple[str, Path]:
+def write_leaderboard(plan: Plan) -> tuple[Any, str, Path]:
     """Results -> runs/<suite>/results.json, then every leaderboard format (leaderboard/report.py)."""
     from sftbench.common.jsonio import write_json_atomic
     from sftbench.leaderboard.report import write_reports
     from sftbench.leaderboard.stats import Settings
     from sftbench.suites.engine.results import collect_results
-    table = collect_results(plan)
     root = plan.store.root
+    table = collect_results(plan, exports=root / "exports")
     write_json_atomic(root / "results.json", table.to_json(), indent=1)
     table.source = str(root)
-    _, md = write_reports(root, Settings.from_spec(plan.suite.leaderboard), progress=True, table=table)
-    return md, root
+    report, md = write_reports(root, Settings.from_spec(plan.suite.leaderboard), progress=True, table=table)
+    return report, md, root

@@ -4,13 +4,15 @@ and what every enabled evaluation measured (each plugin's `result`), plus the ev
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sftbench.common.jsonio import read_json
 from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
 from sftbench.suites.engine.plan import Plan, enabled_evaluations
 
 
-def collect_results(plan: Plan) -> ResultsTable:
+def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
+    """The results table; with `exports`, also every evaluation's outputs in its own tools' format there."""
     store, base = plan.store, plan.base
     base_model = f"{base.name}@{base.hash}" if base is not None else "unknown"
     evaluations = enabled_evaluations(plan.suite)
@@ -36,8 +38,11 @@ def collect_results(plan: Plan) -> ResultsTable:
             if plugin.name not in keys:
                 continue
             step = plan.step(keys[plugin.name])
-            run.evaluations[plugin.name] = plugin.result(store, step, spec)
+            evaluated = plugin.result(store, step, spec)
+            run.evaluations[plugin.name] = evaluated
             table.anchors.update(plugin.anchors(store, step))
+            if exports is not None:
+                plugin.export(store, step, spec, exports / evaluated.benchmark)
         table.runs.append(run)
     for plugin, spec in evaluations:
         if plugin.name in plan.finals:

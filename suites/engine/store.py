@@ -118,6 +118,7 @@ class Store:
                 "packages": package_versions(), "git_revision": git_revision(), "hardware": hardware(), **extra,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+            _umask_modes(tmp)
             if final.exists():  # another process finished the same step first: keep theirs
                 shutil.rmtree(tmp)
             else:
@@ -127,10 +128,12 @@ class Store:
             raise
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
+def _umask_modes(root: Path) -> None:
+    """Files and folders of a finished step get the user's umask (libraries write some weights with 0600)."""
+    from sftbench.common.jsonio import umask_mode
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            umask_mode(path, directory=path.is_dir())
 
 
-__all__ = ["Store", "StepKey", "canonical_json", "write_json_atomic", "MANIFEST"]
+__all__ = ["Store", "StepKey", "canonical_json", "MANIFEST"]

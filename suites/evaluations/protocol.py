@@ -10,6 +10,7 @@ only loop over registered plugins; none of them names one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -89,6 +90,10 @@ class Evaluation:
     def anchors(self, store: Store, step: Step) -> dict[str, pd.DataFrame]:
         """Tables the result's statistics need beside it, by the sha its `info["anchor"]` names (df_gamed)."""
         return {}
+
+    def export(self, store: Store, step: Step, spec: Any, dest: Path) -> list[Path]:
+        """Write one checkpoint's outputs in the format the benchmark's own tools read, under `dest`."""
+        return []
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]] | None:
         """(benchmark, summary) of the step `finish` planned, e.g. its judge-noise floor."""

@@ -86,8 +86,9 @@ def _download(ref: BaseModelRef, cache_dir: Path | None) -> Path:
         return Path(snapshot_download(ref.id, revision=ref.revision, allow_patterns=WEIGHT_PATTERNS,
                                       cache_dir=str(cache_dir) if cache_dir else None))
     except Exception as exc:  # offline, gated, missing revision
-        raise RuntimeError(f"base_model {ref.id}@{ref.revision}: download failed ({type(exc).__name__}: {exc}); "
-                           "log in for gated models, or download it once and use kind: local") from exc
+        from sftbench.common.downloads import hub_failure
+        raise RuntimeError(hub_failure("base_model", str(ref.id), ref.revision,
+                                       "use base_model: {kind: local, path: DIR}", exc)) from None
 
 
 def _save_local(src: Path, out_dir: Path, trust_remote_code: bool) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def test_mt_bench_runs_from_a_suite_and_reaches_the_leaderboard(tmp_path, capsys
     row = json.loads((root / "leaderboard.json").read_text())["leaderboard"][0]
     assert row["mt_bench.score"] == 7.0 and row["mt_bench.score_n_unparsed"] == 0
     assert "MT-Bench (1-10)" in (root / "leaderboard.md").read_text()
+    # FastChat's layout: model_answer/<model>.jsonl, one {question_id, model_id, choices: [{turns}]} per question
+    # (what fastchat.llm_judge.common.load_model_answers reads; importing it needs the anthropic SDK)
+    exported = [json.loads(line) for line in (root / "exports/mt_bench/model_answer/random-s0.jsonl").open()]
+    assert len(exported) == 80 and all(a["model_id"] == "random-s0" and len(a["choices"][0]["turns"]) == 2
+                                       for a in exported)
 
 
 def test_mt_bench_with_the_world_judge_is_a_located_error(tmp_path, capsys):

@@ -39,6 +39,8 @@ def test_quickstart_runs_end_to_end_then_is_fully_cached(tmp_path):
         assert 0 <= row["openllm.world_mc"] <= 100  # the world's lm-eval multiple-choice column
         assert row["reference"] == "random" and (row["dataset"] == "random" or ae["win_rate_verdict"])
     assert "| dataset" in first.stdout and "LC win rate" in first.stdout and "OpenLLM world_mc" in first.stdout
+    assert "it/s]" not in first.stderr and "%|" not in first.stderr  # --quiet: no library's progress bar either
+    assert "ran 35 of 35 steps" in first.stderr and "GPU-hours" in first.stderr and "files: " in first.stderr
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.html", "results.json",
                  "suite.resolved.yaml"):
         assert (runs / "quickstart" / name).is_file()

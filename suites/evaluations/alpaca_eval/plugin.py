@@ -132,6 +132,21 @@ class AlpacaEval(Evaluation):
                   "glm": manifest["config"].get("glm", "length_controlled_v1"), "length_column": "avg_output_chars"},
             steps={"judge": step.key.dirname, "generate": step.deps.get("outputs"), "anchor": anchor_dir})
 
+    def export(self, store: Store, step: Step, spec: AlpacaEvalSpec, dest: Path) -> list[Path]:
+        """alpaca_eval's own files: `model_outputs.json` (instruction, output, generator, dataset) and the
+        annotations (`annotations.json`, its pairwise format: output_1 = baseline, preference in [1, 2])."""
+        from sftbench.common.jsonio import write_json_atomic
+        from sftbench.common.rows import read_jsonl
+        ann = read_json(store.path(step.key) / "annotations.json")
+        outputs = read_jsonl(store.root / step.deps["outputs"] / "outputs.jsonl", validate=False)
+        folder = dest / step.key.name
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "model_outputs.json", [
+            {"instruction": o["instruction"], "output": o["output"], "generator": o.get("generator", step.key.name),
+             "dataset": a.get("dataset", "")} for o, a in zip(outputs, ann)])
+        write_json_atomic(folder / "annotations.json", ann)
+        return [folder / "model_outputs.json", folder / "annotations.json"]
+
     def anchors(self, store: Store, step: Step) -> dict[str, pd.DataFrame]:
         anchor_dir = step.deps.get("lctable") or step.deps.get("eval_data")
         if not anchor_dir:

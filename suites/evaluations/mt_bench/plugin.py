@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sftbench.common.rows import read_jsonl
@@ -51,6 +52,16 @@ class MTBench(Evaluation):
             scores={"score": [None if j["score"] == -1 or j.get("failed") else float(j["score"]) for j in judgments]},
             headline={k: scores.get(k) for k in ("score", "turn_1", "turn_2", "n_unparsed", "n_judgments")},
             columns=COLUMNS, steps={"judge": step.key.dirname, "answers": step.deps.get("answers")})
+
+    def export(self, store: Store, step: Step, spec: MTBenchSpec, dest: Path) -> list[Path]:
+        """FastChat's layout: `model_answer/<model>.jsonl` (its model-answer format) and the judge's grades."""
+        import shutil
+        answers = store.root / step.deps["answers"] / "answers.jsonl"
+        paths = [dest / "model_answer" / f"{step.key.name}.jsonl", dest / "sftbench_judgment" / f"{step.key.name}.jsonl"]
+        for src, dst in zip((answers, store.path(step.key) / "judgments.jsonl"), paths):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+        return paths
 
     def expected_calls(self, suite: Any, spec: MTBenchSpec, step: Step) -> dict[str, int]:
         return {"judge": 2 * MT_BENCH_QUESTIONS} if step.key.kind == "mtjudge" else {}
