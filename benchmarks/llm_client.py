@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sftbench.judges.llm import (ChatRequest, ChatResponse, LLMClient, LLMRoleConfig, OpenAIProvider,  # noqa: E402
                         ResponseCache, make_llm_role)
-from sftbench.judges.llm.loopback import LoopbackServer  # noqa: E402
+from sftbench.judges.llm.loopback.server import LoopbackServer  # noqa: E402
 
 KEY_ENV, KEY = "SFTBENCH_BENCH_KEY", "sk-loopback-bench"
 

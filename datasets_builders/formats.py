@@ -102,7 +102,9 @@ def read_records(path: str | Path) -> tuple[list[tuple[int, Any]], str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RowError(f"{path}: not UTF-8 text (byte {exc.start}); give a JSON, JSONL or parquet file") from None
+        line = data[:exc.start].count(b"\n") + 1
+        raise RowError(f"{path}:{line}: not UTF-8 text (byte {exc.start} of the file, in row {line} of a JSONL "
+                       "file); re-encode the file as UTF-8 (iconv -f latin1 -t utf-8), or give a parquet file") from None
     if suffix == ".jsonl":
         return _json_lines(text, path), digest
     if suffix != ".json":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sftbench.datasets_builders.formats import load_rows
 from sftbench.common.rows import Row
@@ -89,10 +89,9 @@ def _hub_file(source: HubSource, revision: str | None, cache_dir: Path | None) -
                                       allow_patterns=list(source.patterns),
                                       cache_dir=str(cache_dir) if cache_dir else None))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        reason = " ".join(str(exc).split())  # one line: hub errors carry newlines
-        raise FileNotFoundError(
-            f"could not fetch {source.repo_id}@{revision or source.revision} from the Hugging Face hub ({reason}); "
-            f"download {', '.join(source.patterns)} yourself and give it as the pool's `path`") from None
+        from sftbench.common.downloads import hub_failure
+        raise FileNotFoundError(hub_failure(f"pool {source.repo_id}", source.repo_id, revision or source.revision,
+                                            f"give it as the pool's `path` ({', '.join(source.patterns)})", exc)) from None
     found = sorted(p for pattern in source.patterns for p in root.glob(pattern) if p.is_file())
     if not found:
         raise FileNotFoundError(f"{source.repo_id}: no file matching {source.patterns} at revision {root.name}")
@@ -142,6 +141,50 @@ def _github_pool(source: str, path: str | Path | None, skip_bad_rows: bool) -> P
     return Pool(loaded.rows, info)
 
 
+class RowCount(NamedTuple):
+    rows: int           # records in the file (an upper bound of the rows a build sees)
+    content_bytes: int  # bytes of its decompressed content (parquet: uncompressed column data)
+
+
+def count_rows(path: str | Path) -> RowCount:
+    """Records and content size of a pool file, cheaply and without validating a row: the non-blank lines of JSON
+    lines (`.jsonl`, or a `.json` holding one object per line), the items of a `.json` list, a parquet file's row
+    count and uncompressed size from its metadata; `.gz` is read as a stream. Records that loading would drop (empty
+    or bad rows) are counted, so this is an upper bound of the rows a build sees. For cost estimates before anything
+    is loaded; raises FileNotFoundError, or ValueError for a file it cannot read."""
+    import gzip
+    import io
+    import json
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    gz = path.suffix == ".gz"
+    suffix = Path(path.stem).suffix if gz else path.suffix
+
+    def stream() -> Any:
+        return gzip.open(path, "rb") if gz else path.open("rb")
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+            meta = pq.ParquetFile(io.BytesIO(gzip.decompress(path.read_bytes())) if gz else path).metadata
+            return RowCount(meta.num_rows, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
+        with stream() as f:
+            head = f.read(4096).lstrip()
+        if suffix == ".json" and head.startswith(b"["):
+            with stream() as f:
+                data = f.read()
+            return RowCount(len(json.loads(data)), len(data))
+        lines = size = 0
+        with stream() as f:
+            for line in f:
+                size += len(line)
+                lines += bool(line.strip())
+        return RowCount(lines, size)
+    except Exception as exc:  # noqa: BLE001 - gzip, json and pyarrow raise several kinds for a damaged file
+        raise ValueError(f"{path}: cannot count its rows ({type(exc).__name__}: {exc}); the pool file must be a JSON "
+                         "list, JSON lines or parquet, optionally .gz") from None
+
+
 def pool_from_arg(pool: str, skip_bad_rows: bool = False, cache_dir: Path | None = None) -> Pool:
     """`--pool` of `sftbench build`: a hub source name, 'NAME=PATH' (a local copy of it), or a file path."""
     name, _, local = pool.partition("=")
@@ -150,5 +193,5 @@ def pool_from_arg(pool: str, skip_bad_rows: bool = False, cache_dir: Path | None
     return load_pool("file", pool, skip_bad_rows=skip_bad_rows)
 
 
-__all__ = ["GITHUB_SOURCES", "GithubSource", "HUB_SOURCES", "HubSource", "Pool", "SOURCE_NAMES", "load_pool",
-           "pool_from_arg"]
+__all__ = ["GITHUB_SOURCES", "GithubSource", "HUB_SOURCES", "HubSource", "Pool", "RowCount", "SOURCE_NAMES",
+           "count_rows", "load_pool", "pool_from_arg"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,15 @@ def shared_data(relative: str) -> Path:
             pytest.fail(message + "; CI requires it")
         pytest.skip(message)
     return path
+
+
+# Steps go to a store shared by every suite (suites/engine/view.py); a test never touches the user's: the session
+# gets a throwaway default, and every test its own store.
+os.environ["SFTBENCH_STORE"] = tempfile.mkdtemp(prefix="sftbench-test-store-")
+
+
+@pytest.fixture(autouse=True)
+def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    store = tmp_path / "store"
+    monkeypatch.setenv("SFTBENCH_STORE", str(store))
+    return store

@@ -29,10 +29,19 @@ def load_annotations(path: str | Path) -> list[dict[str, Any]]:
     rows = read_json_or_jsonl(path)
     if not isinstance(rows, list) or not rows:
         raise ValueError(f"{path}: expected a non-empty JSON list of AlpacaEval annotations")
-    missing = [c for c in ("instruction", "output_1", "output_2", "preference") if c not in rows[0]]
-    if missing:
-        raise ValueError(f"{path}: annotations lack {missing} (AlpacaEval annotation format: instruction, output_1, "
-                         "generator_1, output_2, generator_2, preference)")
+    for i, row in enumerate(rows, start=1):
+        where = f"{path}: annotation {i}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        missing = [c for c in ("instruction", "output_1", "output_2", "preference") if c not in row]
+        if missing:
+            raise ValueError(f"{where}: lacks {missing} (AlpacaEval annotation format: instruction, output_1, "
+                             "generator_1, output_2, generator_2, preference)")
+        pref = row["preference"]
+        if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))
+                                 or not (pref == 0 or 1 <= pref <= 2 or pref != pref)):
+            raise ValueError(f"{where}: preference {pref!r} is not a number in [1, 2] (0 or null: a tie or a failed "
+                             "judgment); fix or remove the row")
     return rows
 
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 from sftbench.judges.llm.chat import ChatRequest, ChatResponse
 
@@ -85,6 +86,24 @@ class ResponseCache:
             self._retry_locked(lambda: conn.execute(
                 "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) VALUES (?,?,?,?,?)",
                 (key, provider, request.model, blob, time.time())))  # autocommit: durable on return
+
+    def put_many(self, provider: str, rows: Sequence[tuple[str, str, ChatResponse]]) -> None:
+        """Store (cache key, model, response) rows in one transaction (a batch's answers: all or none)."""
+        now = time.time()
+        values = [(key, provider, model, response.to_json(), now) for key, model, response in rows]
+        with self._lock:
+            conn = self._connection()
+
+            def write() -> None:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany("INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) "
+                                     "VALUES (?,?,?,?,?)", values)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            self._retry_locked(write)
 
     def __len__(self) -> int:
         with self._lock:

@@ -65,7 +65,11 @@ class ChatRequest:
 
 @dataclass
 class ChatResponse:
-    """A completion: text, first tokens' top alternatives (when asked), token usage, the model the server reports."""
+    """A completion: text, first tokens' top alternatives (when asked), token usage, the model the server reports.
+
+    `prompt_tokens` counts every prompt token; of them, `cached_prompt_tokens` were read from the provider's prompt
+    cache and `cache_write_tokens` were written to it (Anthropic), so they are priced apart.
+    """
     text: str
     model: str
     prompt_tokens: int = 0
@@ -73,6 +77,8 @@ class ChatResponse:
     top_logprobs: list[TopLogprobs] | None = None
     finish_reason: str | None = None
     raw: dict[str, Any] | None = None
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
     cached: bool = field(default=False, compare=False)
 
     def first_token_logprobs(self) -> dict[str, float]:
@@ -102,10 +108,24 @@ class LLMEndpointError(LLMError):
     """A call that failed for good: names the endpoint (base URL + model) and the last status, never the key."""
 
     def __init__(self, endpoint: str, model: str, status: int | str | None, detail: str, attempts: int) -> None:
-        self.endpoint, self.model, self.status, self.attempts = endpoint, model, status, attempts
+        self.endpoint, self.model, self.status, self.attempts, self.detail = endpoint, model, status, attempts, detail
         status_text = f"HTTP {status}" if isinstance(status, int) else (status or "error")
         super().__init__(f"LLM endpoint {endpoint} (model {model!r}) failed after {attempts} attempt(s): "
                          f"{status_text}: {detail}")
+
+
+class LLMAuthError(LLMEndpointError):
+    """The endpoint refused the credentials (HTTP 401/403): the client sends nothing more; names the key's variable."""
+
+    def __init__(self, endpoint: str, model: str, status: int | str | None, detail: str, key_env: str | None) -> None:
+        where = (f"check the API key in the environment variable {key_env}" if key_env
+                 else "no API key was sent: set the role's api_key_env to the variable holding the key")
+        super().__init__(endpoint, model, status, f"{detail} ({where}; no further request goes to this endpoint)", 1)
+        self.key_env = key_env
+
+
+class LLMCircuitOpen(LLMEndpointError):
+    """The endpoint kept failing (consecutive calls exhausted their retries): the client stopped calling it."""
 
 
 class BudgetExceeded(LLMError):
@@ -124,5 +144,5 @@ def messages_tuple(messages: Sequence[Message]) -> tuple[Message, ...]:
     return tuple({"role": m["role"], "content": m["content"]} for m in messages)
 
 
-__all__ = ["ChatRequest", "ChatResponse", "Message", "TopLogprobs", "LLMError", "LLMEndpointError",
-           "BudgetExceeded", "ParseFailure", "messages_tuple"]
+__all__ = ["ChatRequest", "ChatResponse", "Message", "TopLogprobs", "LLMError", "LLMEndpointError", "LLMAuthError",
+           "LLMCircuitOpen", "BudgetExceeded", "ParseFailure", "messages_tuple"]

@@ -28,6 +28,12 @@ class PriceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input_per_m: float = Field(ge=0, description="USD per 1M prompt tokens")
     output_per_m: float = Field(ge=0, description="USD per 1M completion tokens")
+    cached_input_per_m: float | None = Field(None, ge=0, description="USD per 1M prompt tokens read from the "
+                                             "provider's prompt cache (default: half the input price)")
+    cache_write_per_m: float | None = Field(None, ge=0, description="USD per 1M prompt tokens written to the "
+                                            "prompt cache (default: the input price)")
+    batch_discount: float | None = Field(None, ge=0, le=1, description="fraction off for batch-API calls "
+                                         "(default 0.5)")
 
 
 class LLMRoleConfig(BaseModel):
@@ -58,6 +64,16 @@ class LLMRoleConfig(BaseModel):
     backoff_base_s: float = Field(0.5, ge=0)
     parse_retries: int = Field(2, ge=0)
     on_failure: Literal["nan", "raise"] = "nan"
+    breaker_failures: int = Field(5, ge=0, description="stop calling the endpoint after this many calls in a row "
+                                  "failed after all their retries (0: never)")
+    # batch APIs (OpenAI Batches, Anthropic Message Batches, OpenAI-compatible servers implementing them): half price,
+    # answers within 24 h; the same answers and cache entries as the synchronous path
+    batch: bool = False
+    batch_poll_s: float = Field(30.0, gt=0, description="seconds between polls of a running batch")
+    batch_min_requests: int = Field(16, ge=1, description="fewer uncached requests than this at once (e.g. parse "
+                                    "re-asks) go the synchronous way")
+    # Anthropic: mark the system prompt (the role's stable template part) for prompt caching; OpenAI caches by itself
+    prompt_cache: bool = True
     prices: dict[str, PriceSpec] = Field(default_factory=dict, description="model -> USD per 1M tokens")
     # local model / managed servers
     model_path: str | None = Field(None, description=f"model dir or .gguf file; '{SMOLLM2}' = the packaged GGUF")
@@ -89,6 +105,9 @@ class LLMRoleConfig(BaseModel):
             raise ValueError("provider 'local' runs in-process and takes no base_url")
         if self.prompt_path is not None and self.prompt_text is not None:
             raise ValueError("give either prompt_path or prompt_text, not both")
+        if self.batch and p in ("local", "llamacpp_server"):
+            raise ValueError(f"provider '{p}' has no batch API: batch mode needs openai, anthropic, or an "
+                             "OpenAI-compatible server implementing /v1/files and /v1/batches (e.g. vLLM)")
         return self
 
     def key_env(self) -> str | None:
@@ -127,11 +146,17 @@ class LLMRoleConfig(BaseModel):
 
     def identity(self, role: RoleName) -> dict:
         """What decides this role's answers, for step hashes: the resolved config without execution-only settings
-        (concurrency, timeouts, retries, prices, threads) and without a managed server's per-run loopback URL."""
-        drop = {"concurrency", "timeout_s", "max_retries", "backoff_base_s", "prices", "threads", "startup_timeout_s"}
+        (concurrency, timeouts, retries, prices, threads, the circuit breaker, batch and prompt-cache modes) and
+        without the endpoint's URL: a server moved to another port or host answers the same. The served model is
+        checked where it answers (its reported name is in every result's fingerprint; mixed ones never share a
+        leaderboard column)."""
+        drop = {"concurrency", "timeout_s", "max_retries", "backoff_base_s", "prices", "threads", "startup_timeout_s",
+                "breaker_failures", "batch", "batch_poll_s", "batch_min_requests", "prompt_cache"}
         if self.provider in ("llamacpp_server", "vllm_server"):
             drop.add("base_url")
         out = self.resolved(role).model_dump(mode="json", exclude=drop)
+        if "base_url" in out:
+            out["base_url"] = None  # kept as a null field: keys of roles that never set one stay as they were
         if self.provider in ("local", "llamacpp_server") and out.get("model_path"):
             out["model_path"] = Path(out["model_path"]).name  # the file, not where this machine keeps it
         return out

@@ -4,11 +4,15 @@
         pool = ClientPool(ResponseCache(runs / "llm_cache.sqlite"), CostLedger(max_usd=5.0))
         judge = make_llm_role("judge", cfgs["judge"], pool.cache, pool.ledger, clients=pool)
 
-Roles that reach the same endpoint through one ClientPool share one client, hence one concurrency limit.
+Roles that reach the same endpoint through one ClientPool share one client, hence one concurrency limit (a role in
+batch mode gets a client of its own). Per step, the runner may give the pool's batch-mode clients a scratch
+directory for their batch ids (`pool.set_batch_dir(step_scratch / "llm_batches")`) and record each client's retries
+(`pool.retry_summary()`); the ledger's totals carry retries, batch calls and prompt-cache savings already.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sftbench.judges.llm.cache import ResponseCache
@@ -28,7 +32,7 @@ def make_provider(cfg: LLMRoleConfig) -> Any:
     if p == "openai":
         return OpenAIProvider(cfg.base_url, cfg.key_env(), name="openai", max_tokens_field=cfg.max_tokens_field)
     if p == "anthropic":
-        return AnthropicProvider(cfg.base_url, cfg.key_env(), name="anthropic")
+        return AnthropicProvider(cfg.base_url, cfg.key_env(), name="anthropic", prompt_cache=cfg.prompt_cache)
     if p in ("openai_compatible", "llamacpp_server", "vllm_server"):
         if not cfg.base_url:
             raise LLMError(f"provider '{p}' has no base_url yet: start it inside "
@@ -41,26 +45,44 @@ def make_provider(cfg: LLMRoleConfig) -> Any:
     raise LLMError(f"unknown provider {p!r}")
 
 
-def make_client(cfg: LLMRoleConfig, cache: ResponseCache | None = None,
-                ledger: CostLedger | None = None) -> LLMClient:
+def make_client(cfg: LLMRoleConfig, cache: ResponseCache | None = None, ledger: CostLedger | None = None, *,
+                batch_dir: str | Path | None = None, progress: bool = False) -> LLMClient:
     cfg = cfg if cfg.concurrency is not None else cfg.resolved("rater")
     return LLMClient(make_provider(cfg), cache=cache, ledger=ledger, concurrency=cfg.concurrency,
-                     timeout_s=cfg.timeout_s, max_retries=cfg.max_retries, backoff_base_s=cfg.backoff_base_s)
+                     timeout_s=cfg.timeout_s, max_retries=cfg.max_retries, backoff_base_s=cfg.backoff_base_s,
+                     breaker_failures=cfg.breaker_failures, batch=cfg.batch, batch_dir=batch_dir,
+                     batch_poll_s=cfg.batch_poll_s, batch_min_requests=cfg.batch_min_requests, progress=progress)
 
 
 class ClientPool:
-    """One LLMClient per (provider, endpoint, key variable): roles sharing an endpoint share its limit."""
+    """One LLMClient per (provider, endpoint, key variable, batch mode): roles sharing an endpoint share its limit."""
 
     def __init__(self, cache: ResponseCache | None = None, ledger: CostLedger | None = None) -> None:
         self.cache, self.ledger = cache, ledger
         self._clients: dict[tuple, LLMClient] = {}
+        self.batch_dir: Path | None = None
 
     def get(self, cfg: LLMRoleConfig) -> LLMClient:
         where = cfg.base_url or (str(cfg.resolved_model_path()) if cfg.provider == "local" else "")
-        key = (cfg.provider, where, cfg.key_env())
+        key = (cfg.provider, where, cfg.key_env(), cfg.batch, cfg.prompt_cache if cfg.provider == "anthropic" else None)
         if key not in self._clients:
-            self._clients[key] = make_client(cfg, self.cache, self.ledger)
+            self._clients[key] = make_client(cfg, self.cache, self.ledger, batch_dir=self.batch_dir)
         return self._clients[key]
+
+    def set_batch_dir(self, batch_dir: str | Path | None) -> None:
+        """Where batch-mode clients (present and future) keep their batch ids, e.g. one step's scratch directory;
+        None: beside the response cache."""
+        self.batch_dir = Path(batch_dir) if batch_dir is not None else None
+        for client in self._clients.values():
+            client.batch_dir = self.batch_dir
+
+    def retry_summary(self) -> dict[str, dict[str, Any]]:
+        """Each client's `retry_summary()`, keyed by provider and endpoint (JSON-ready, for a step manifest)."""
+        out: dict[str, dict[str, Any]] = {}
+        for client in self._clients.values():
+            label = f"{client.provider_name} {client.endpoint}" + (" (batch)" if client.batch else "")
+            out[label] = client.retry_summary()
+        return out
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -83,6 +105,7 @@ def make_llm_role(role: RoleName, cfg: LLMRoleConfig, cache: ResponseCache | Non
         client = clients.get(cfg)
     else:
         client = make_client(cfg, cache, ledger)
+    client.progress = client.progress or progress
     cls = ROLE_CLASSES[role]
     prompt = PromptTemplate.resolve(cfg.prompt_path, cfg.prompt_text, _default_prompt(role, cfg))
     kwargs: dict[str, Any] = dict(temperature=cfg.temperature, max_tokens=cfg.max_tokens, top_p=cfg.top_p,
@@ -110,13 +133,15 @@ def estimate_role_usd(role: RoleName, cfg: LLMRoleConfig, calls: int, content_ch
     """Worst-case USD of `calls` calls of this role, for `sftbench plan` (None: the model has no price).
 
     A call's prompt is the role's template plus `content_chars_per_call` characters of filled-in content
-    (rows, outputs); its completion is the role's max_tokens; parse re-asks are not included.
+    (rows, outputs); its completion is the role's max_tokens; parse re-asks are not included; a role in batch mode
+    is priced at the batch discount (prompt-cache savings are not counted: they depend on timing).
     """
     cfg = cfg.resolved(role)
     prompt = PromptTemplate.resolve(cfg.prompt_path, cfg.prompt_text, _default_prompt(role, cfg))
     prompt_tokens = int((len(prompt.text) + content_chars_per_call) / chars_per_token) + 2 * MESSAGE_OVERHEAD_TOKENS
     prices = {m: p.model_dump() for m, p in cfg.prices.items()}
-    return estimate_usd(cfg.model, calls, prompt_tokens, cfg.max_tokens, provider=cfg.provider, prices=prices)
+    return estimate_usd(cfg.model, calls, prompt_tokens, cfg.max_tokens, provider=cfg.provider, prices=prices,
+                        batch=cfg.batch)
 
 
 __all__ = ["make_llm_role", "estimate_role_usd", "make_client", "make_provider", "ClientPool", "ROLE_CLASSES"]

@@ -2,8 +2,15 @@
 
 A provider turns a ChatRequest into one HTTP call and the reply into a ChatResponse. It never retries: it
 classifies failures as TransientError (429, 408, 409, 425, 5xx, unreadable 200 bodies: the engine retries
-them) or PermanentError (other 4xx). Keys are read from an environment variable at construction, sent only
-in headers, and scrubbed from every error text; they are never part of a repr, a fingerprint or the cache.
+them), AuthError (401, 403: the engine stops calling the endpoint) or PermanentError (other 4xx). Keys are
+read from an environment variable at construction, sent only in headers, and scrubbed from every error text;
+they are never part of a repr, a fingerprint or the cache.
+
+Prompt caching: OpenAI caches long prompt prefixes by itself; Anthropic caches what a request marks, so with
+`prompt_cache` the system prompt (the stable prefix: a judge's or rater's template) carries
+`cache_control: {type: ephemeral}`. Both report cached prompt tokens in their usage fields, which land in
+ChatResponse.cached_prompt_tokens / cache_write_tokens and are priced apart by the ledger.
+The same `body`/`parse` serve the batch APIs (judges/llm/batch_wire.py), so batch answers equal synchronous ones.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ class PermanentError(Exception):
     def __init__(self, status: int | str, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
         self.status, self.detail = status, detail
+
+
+class AuthError(PermanentError):
+    """401/403: the credentials were refused."""
+
+AUTH_STATUS = frozenset({401, 403})
 
 
 def read_key(env_var: str | None, required: bool, provider: str) -> str | None:
@@ -93,14 +106,20 @@ class HTTPProvider:
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    async def _post(self, session: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> dict:
-        async with session.post(url, json=body, headers=headers) as resp:
-            text = await resp.text(errors="replace")
-            if resp.status != 200:
-                detail = self.scrub(" ".join(text.split())[:300]) or resp.reason or ""
-                if resp.status in RETRYABLE_STATUS or resp.status >= 500:
-                    raise TransientError(resp.status, detail, parse_retry_after(resp.headers))
-                raise PermanentError(resp.status, detail)
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def _raise_for_status(self, status: int, text: str, reason: str | None, headers: Any) -> None:
+        if 200 <= status < 300:
+            return
+        detail = self.scrub(" ".join(text.split())[:300]) or reason or ""
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise TransientError(status, detail, parse_retry_after(headers))
+        if status in AUTH_STATUS:
+            raise AuthError(status, detail)
+        raise PermanentError(status, detail)
+
+    def _json_object(self, text: str) -> dict:
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
@@ -109,7 +128,32 @@ class HTTPProvider:
             raise TransientError("malformed body", f"HTTP 200 with a JSON {type(data).__name__}, not an object")
         return data
 
+    async def _post(self, session: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> dict:
+        async with session.post(url, json=body, headers=headers) as resp:
+            text = await resp.text(errors="replace")
+            self._raise_for_status(resp.status, text, resp.reason, resp.headers)
+        return self._json_object(text)
+
+    async def call(self, session: aiohttp.ClientSession, method: str, url: str, *, json_body: Any = None,
+                   data: Any = None, raw: bool = False) -> Any:
+        """One authenticated HTTP call (batch APIs): the JSON object answered, or the text with `raw`."""
+        async with session.request(method, url, json=json_body, data=data, headers=self.headers()) as resp:
+            text = await resp.text(errors="replace")
+            self._raise_for_status(resp.status, text, resp.reason, resp.headers)
+        return text if raw else self._json_object(text)
+
     async def complete(self, request: ChatRequest, session: aiohttp.ClientSession) -> ChatResponse:
+        data = await self._post(session, self.chat_url, self.body(request), self.headers())
+        return self.parse(data, request.model, request.logprobs)
+
+    @property
+    def chat_url(self) -> str:
+        raise NotImplementedError
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, data: dict, model: str, logprobs: bool) -> ChatResponse:
         raise NotImplementedError
 
 
@@ -140,22 +184,28 @@ class OpenAIProvider(HTTPProvider):
             body["seed"] = request.seed
         return body
 
-    async def complete(self, request: ChatRequest, session: aiohttp.ClientSession) -> ChatResponse:
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        data = await self._post(session, f"{self.base_url}/chat/completions", self.body(request), headers)
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}"} if self._key else {}
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def parse(self, data: dict, model: str, logprobs: bool) -> ChatResponse:
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             usage = data.get("usage") or {}
             top = None
-            content = (choice.get("logprobs") or {}).get("content") if request.logprobs else None
+            content = (choice.get("logprobs") or {}).get("content") if logprobs else None
             if content:
                 top = [[(alt["token"], float(alt["logprob"])) for alt in (pos.get("top_logprobs") or [pos])]
                        for pos in content[:KEEP_LOGPROB_POSITIONS]]
-            return ChatResponse(text=text, model=str(data.get("model") or request.model),
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            return ChatResponse(text=text, model=str(data.get("model") or model),
                                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                                 completion_tokens=int(usage.get("completion_tokens") or 0), top_logprobs=top,
-                                finish_reason=choice.get("finish_reason"), raw=data)
+                                finish_reason=choice.get("finish_reason"), raw=data, cached_prompt_tokens=int(cached))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise TransientError("malformed body", f"unexpected chat-completion JSON ({type(exc).__name__}: {exc})")
 
@@ -167,8 +217,19 @@ class AnthropicProvider(HTTPProvider):
     version = "2023-06-01"
 
     def __init__(self, base_url: str | None = None, api_key_env: str | None = "ANTHROPIC_API_KEY",
-                 name: str | None = None) -> None:
+                 name: str | None = None, prompt_cache: bool = True) -> None:
+        self.prompt_cache = prompt_cache
         super().__init__(base_url, api_key_env, name)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": self.version}
+        if self._key:
+            headers["x-api-key"] = self._key
+        return headers
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/v1/messages"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         if request.logprobs:
@@ -177,7 +238,9 @@ class AnthropicProvider(HTTPProvider):
         body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens,
                                 "temperature": request.temperature,
                                 "messages": [dict(m) for m in request.messages if m["role"] != "system"]}
-        if system:
+        if system and self.prompt_cache:  # the stable prefix: cached for 5 minutes, reads cost 10% of input
+            body["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+        elif system:
             body["system"] = system
         if request.top_p is not None:
             body["top_p"] = request.top_p
@@ -185,21 +248,21 @@ class AnthropicProvider(HTTPProvider):
             body["stop_sequences"] = list(request.stop)
         return body
 
-    async def complete(self, request: ChatRequest, session: aiohttp.ClientSession) -> ChatResponse:
-        headers = {"anthropic-version": self.version}
-        if self._key:
-            headers["x-api-key"] = self._key
-        data = await self._post(session, f"{self.base_url}/v1/messages", self.body(request), headers)
+    def parse(self, data: dict, model: str, logprobs: bool) -> ChatResponse:
         try:
             text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
             usage = data.get("usage") or {}
-            return ChatResponse(text=text, model=str(data.get("model") or request.model),
-                                prompt_tokens=int(usage.get("input_tokens") or 0),
+            read = int(usage.get("cache_read_input_tokens") or 0)
+            written = int(usage.get("cache_creation_input_tokens") or 0)
+            # Anthropic's input_tokens excludes cached and cache-writing tokens: prompt_tokens counts them all
+            return ChatResponse(text=text, model=str(data.get("model") or model),
+                                prompt_tokens=int(usage.get("input_tokens") or 0) + read + written,
                                 completion_tokens=int(usage.get("output_tokens") or 0),
-                                finish_reason=data.get("stop_reason"), raw=data)
+                                finish_reason=data.get("stop_reason"), raw=data, cached_prompt_tokens=read,
+                                cache_write_tokens=written)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TransientError("malformed body", f"unexpected messages JSON ({type(exc).__name__}: {exc})")
 
 
-__all__ = ["HTTPProvider", "OpenAIProvider", "AnthropicProvider", "TransientError", "PermanentError",
+__all__ = ["HTTPProvider", "OpenAIProvider", "AnthropicProvider", "TransientError", "PermanentError", "AuthError",
            "parse_retry_after", "read_key"]

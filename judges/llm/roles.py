@@ -3,9 +3,13 @@
 Each role renders its prompt template, calls its LLMClient, and parses the answer. An unparseable answer is
 asked again up to `parse_retries` times with another seed and a one-line format reminder (so the retry is a
 different request, not a cache hit); after that it is recorded in `failures` with the raw text and the role
-returns NaN (`on_failure='nan'`) or raises ParseFailure (`on_failure='raise'`). Batch methods run many items
+returns NaN (`on_failure='nan'`) or raises ParseFailure (`on_failure='raise'`). Batch methods (`rate_many`,
+`prefer_many`, `write_many`: what judges/protocols.py's `rate_all` / `prefer_all` / `write_all` call) run many items
 concurrently through the client's per-endpoint limit and raise the first endpoint/budget error only after
-every item has finished, so all answers already received are cached.
+every item has finished, so all answers already received are cached. With a client in batch mode (the role's
+`batch: true`) the same methods send their uncached requests through the provider's batch API: the first asks of
+all items go as batches, the parse re-asks and second turns that follow as further batches (or, when fewer than
+`batch_min_requests`, synchronously); nothing else changes for the caller.
 """
 
 from __future__ import annotations
@@ -94,7 +98,12 @@ class _LLMRole:
         return None
 
     def _run_many(self, coros: list[Awaitable[Any]], desc: str) -> list[Any]:
-        results = run_sync(gather_with_progress(coros, self.progress, desc))
+        try:
+            results = run_sync(gather_with_progress(coros, self.progress, desc))
+        finally:
+            health = getattr(self.client, "health", None)
+            if health is not None:
+                health.log_summary()
         for r in results:
             if isinstance(r, BaseException):
                 raise r

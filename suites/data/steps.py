@@ -73,9 +73,10 @@ def build_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext)
         write_jsonl(out / f"{name}.jsonl", rows)
     card = make_card(result.rows, a["builder"], params.model_dump(mode="json"), pool_info, result.info,
                      step.config["seed"])
-    if (shortfall := size_shortfall(a["builder"], params, len(result.rows), len(pool))) is not None:
-        warn(f"dataset '{step.key.name}': {shortfall}")
-        card["warnings"] = [shortfall]
+    if warnings := build_warnings(a["builder"], params, len(result.rows), {**pool_info, "rows": len(pool)}):
+        for message in warnings:
+            warn(f"dataset '{step.key.name}': {message}")
+        card["warnings"] = warnings
     write_json_atomic(out / "card.json", card)
     return {"card": {k: card[k] for k in ("size", "content_sha256")}, "llm_failures": failed,
             "fingerprints": {name: role.fingerprint for name, role in roles.items()}}
@@ -91,6 +92,21 @@ def size_shortfall(builder: str, params: Any, selected: int, pool_rows: int) -> 
         return None
     return (f"builder '{builder}' was asked for {field}={wanted} rows but selected {selected} (the pool has "
             f"{pool_rows} rows); the dataset is smaller than asked")
+
+
+def build_warnings(builder: str, params: Any, selected: int, pool_info: dict[str, Any]) -> list[str]:
+    """What a build should say about its input and output: rows left out of the pool and why, a size shortfall."""
+    where = pool_info.get("path") or pool_info.get("source", "the pool")
+    out = []
+    if pool_info.get("dropped_empty_rows"):
+        n = pool_info["dropped_empty_rows"]
+        out.append(f"{where}: left out {n} row{'s' * (n != 1)} with an empty instruction or response")
+    if pool_info.get("skipped_bad_rows"):
+        n = pool_info["skipped_bad_rows"]
+        out.append(f"{where}: skipped {n} malformed row{'s' * (n != 1)} (--skip-bad-rows / pool.skip_bad_rows), e.g. "
+                   f"{'; '.join(pool_info.get('skipped_examples', [])[:2])}")
+    shortfall = size_shortfall(builder, params, selected, pool_info.get("rows") or 0)
+    return out + ([shortfall] if shortfall else [])
 
 
 def warn(message: str) -> None:

@@ -30,15 +30,21 @@ def load_suite(suite: str | Path | None = None, overrides: dict[str, Any] | None
     return load(resolve_suite_path(None if suite is None else str(suite)), overrides)
 
 
-def plan(suite: Suite, runs_dir: str | Path = "runs", threads: int | None = None) -> Any:
+def plan(suite: Suite, runs_dir: str | Path = "runs", threads: int | None = None,
+         store: str | Path | None = None) -> Any:
     from sftbench.suites.engine.plan import make_plan
-    return make_plan(suite, Path(runs_dir), threads=threads, progress=False)
+    return make_plan(suite, Path(runs_dir), threads=threads, progress=False, store=store)
 
 
 def run(suite: Suite | str | Path | None = None, runs_dir: str | Path = "runs", *, threads: int | None = None,
-        max_usd: float | None = None, progress: bool = True,
-        say: Callable[[str], None] | None = None) -> RunResult:
-    """Build, train, generate, judge (every finished step cached) and return the leaderboard."""
+        max_usd: float | None = None, progress: bool = True, store: str | Path | None = None,
+        executor: str = "local", jobs: int = 1, address: str | None = None,
+        say: Callable[[str], None] | None = None, gate: Callable[[Any], float | None] | None = None) -> RunResult:
+    """Build, train, generate, judge (every finished step cached) and return the leaderboard.
+
+    `gate`: called with the plan before the first step; returns the run's LLM budget (None: none) or raises to stop
+    before anything is spent. `sftbench run` passes suites/engine/gate.py's `cost_gate`: the estimate is printed and
+    confirmed (`yes=True` skips the question); e.g. `run(suite, gate=cost_gate(max_usd=20, yes=True))`."""
     import yaml
 
     from sftbench.leaderboard.table_rows import flat_rows
@@ -48,11 +54,13 @@ def run(suite: Suite | str | Path | None = None, runs_dir: str | Path = "runs", 
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     say = say or console.print
     start = time.time()
-    the_plan = make_plan(suite, Path(runs_dir), threads=threads, progress=progress, max_usd=max_usd)
-    root = the_plan.store.root
+    the_plan = make_plan(suite, Path(runs_dir), threads=threads, progress=progress, max_usd=max_usd, store=store)
+    if gate is not None:
+        the_plan.max_usd = gate(the_plan)
+    root = the_plan.view
     root.mkdir(parents=True, exist_ok=True)
     (root / "suite.resolved.yaml").write_text(yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
-    ran = execute(the_plan, say)
+    ran = execute(the_plan, say, executor=executor, jobs=jobs, address=address)
     report, markdown, root = write_leaderboard(the_plan)
     summary = run_summary(the_plan, ran, time.time() - start, root)
     return RunResult(pd.DataFrame(flat_rows(report)), report, markdown, root, summary)
@@ -63,7 +71,7 @@ def load_leaderboard(results: str | Path) -> RunResult:
     from sftbench.leaderboard.report import build, render
     from sftbench.leaderboard.results import load_results
     from sftbench.leaderboard.table_rows import flat_rows
-    from sftbench.suites.engine.cli_leaderboard import _suite_settings
+    from sftbench.suites.engine.commands.leaderboard import _suite_settings
     path = Path(results)
     table = load_results(path)
     report = build(table, _suite_settings(path, table.source))

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from sftbench.suites.engine.errors import describe
+from sftbench.suites.engine.commands.errors import describe
 
 DEFAULT_RUNS = Path("runs")
 
@@ -44,7 +44,10 @@ def _suite_args(p: argparse.ArgumentParser, runs: bool = True) -> None:
                    help="override a suite field, e.g. --set recipe.epochs=2 (CLI > suite file > defaults)")
     p.add_argument("--threads", type=int, help="torch CPU threads (overrides the suite's `threads`)")
     if runs:
-        p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS, help="artifact store root (default: runs/)")
+        p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS,
+                       help="where runs/<suite>/ shows the suite's steps, results and leaderboard (default: runs/)")
+        p.add_argument("--store", type=Path, help="the step store shared by every suite (default: $SFTBENCH_STORE, "
+                       "else ~/.cache/sftbench/store)")
 
 
 def _load(args: argparse.Namespace):
@@ -64,19 +67,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from sftbench.suites.engine.plan import make_plan
     from sftbench.suites.engine.executor import status
-    plan = make_plan(_load(args), args.runs_dir, progress=False)
+    plan = make_plan(_load(args), args.runs_dir, progress=False, store=args.store)
     rows = status(plan)
     for dirname, label, done in rows:
         print(f"{'cached ' if done else 'to run '} {dirname:<48} {label}")
     todo = sum(not done for *_, done in rows)
     print(f"{len(rows)} steps, {len(rows) - todo} cached, {todo} to run; store: {plan.store.root}")
     from sftbench.suites.engine.cost_estimate import estimate
-    from sftbench.suites.engine.summary import plan_totals
-    per_role = estimate(plan)
-    for role, est in per_role.items():
-        usd = "unknown (no price for this model)" if est["usd"] is None else f"<= ${est['usd']:.2f}"
-        print(f"LLM {role}: {est['provider']}/{est['model']}: ~{est['calls']} calls, {usd}")
-    for line in plan_totals(plan, per_role):
+    from sftbench.suites.engine.summary import estimate_lines, plan_totals
+    est = estimate(plan)
+    for line in [*estimate_lines(est), *plan_totals(plan, est)]:
         print(line)
     return 0
 
@@ -87,7 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = _load(args)
     console.print(f"[bold]sftbench run[/] suite [cyan]{suite.name}[/]: {len(suite.datasets)} datasets x "
                   f"{len(suite.seeds)} seed(s), threads={suite.threads}")
-    result = run(suite, args.runs_dir, max_usd=args.max_usd, progress=not args.quiet)
+    from sftbench.suites.engine.gate import ENV_MAX_USD, cost_gate, max_usd_from
+    max_usd = max_usd_from(args.max_usd)
+    gate = cost_gate(max_usd, args.yes, say=lambda text: console.print(text, markup=False, highlight=False),
+                     budget_from="--max-usd" if args.max_usd is not None else ENV_MAX_USD)
+    result = run(suite, args.runs_dir, max_usd=max_usd, progress=not args.quiet, store=args.store,
+                 executor=args.executor, jobs=args.jobs, address=args.address, gate=gate)
     print(result.markdown)
     for line in result.summary:
         console.print(line)
@@ -115,7 +120,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
+    from sftbench.suites.engine.commands.build import build_to_file, load_roles_file
     roles = load_roles_file(args.roles) if args.roles else None
     card = build_to_file(args.builder, args.pool, args.out, k=args.k, params=_parse_set(args.param, "--param"),
                          seed=args.seed,
@@ -135,7 +140,14 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="build, train, generate, judge and print the leaderboard")
     _suite_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars (sftbench's and every library's)")
-    p.add_argument("--max-usd", type=float, help="stop before LLM API spending would exceed this (finished steps kept)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: this machine (default); ray: a Ray cluster (pip install -e '.[ray]')")
+    p.add_argument("--jobs", type=int, default=1, help="local executor: steps at once, each in a worker process")
+    p.add_argument("--address", help="ray executor: the cluster's address (default: start a local Ray instance)")
+    p.add_argument("--max-usd", type=float, help="LLM API budget in USD: the run stops before spending more (finished "
+                   "steps kept); default: $SFTBENCH_MAX_USD, else the estimate's worst case once confirmed")
+    p.add_argument("--yes", "-y", action="store_true", help="proceed without asking when the cost estimate is above "
+                   "the budget (or above $5 with no budget)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("plan", help="list the steps of a suite and which are cached")
     _suite_args(p)
@@ -160,10 +172,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_build)
-    from sftbench.suites.engine.cli_leaderboard import add_commands
-    from sftbench.suites.engine.cli_metrics import add_metrics_parser
+    from sftbench.suites.engine.commands.leaderboard import add_commands
+    from sftbench.suites.engine.commands.metrics import add_metrics_parser
+    from sftbench.suites.engine.commands.verify import add_verify_parser
     add_commands(sub)
     add_metrics_parser(sub)
+    add_verify_parser(sub)
     p = sub.add_parser("completion", help="print a shell completion script: eval \"$(sftbench completion bash)\"")
     p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     p.set_defaults(func=cmd_completion)
@@ -189,7 +203,7 @@ def _apply_environment(args: argparse.Namespace) -> None:
         os.environ["HF_HUB_OFFLINE"] = os.environ["SFTBENCH_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     if getattr(args, "quiet", False):
-        from sftbench.suites.engine.quiet import silence_progress_bars
+        from sftbench.suites.engine.commands.quiet import silence_progress_bars
         silence_progress_bars()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ from sftbench.suites.engine.plan import Plan, enabled_evaluations
 from sftbench.suites.engine.step import Step, StepContext, step_body
 from sftbench.suites.engine.store import Store
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line (greppable)
 
 
 def status(plan: Plan) -> list[tuple[str, str, bool]]:
@@ -34,42 +33,79 @@ def preflight(plan: Plan) -> None:
         plugin.preflight(plan.suite, spec, pending)
 
 
-def run_step(step: Step, store: Store, ctx: StepContext) -> bool:
-    """Run one step into the store unless it is already there; True when it ran."""
-    if store.is_done(step.key):
+def run_step(step: Step, store: Store, ctx: StepContext, say: Callable[[str], None] = console.print) -> bool:
+    """Run one step into the store unless it is there and intact; True when it ran here.
+
+    Under the step's lease: a step another process is computing is waited for and then reused, never computed
+    twice; a finished step whose files are damaged is moved aside (`.broken/`) and computed again.
+    """
+    if store.is_done(step.key) and store.check(step.key) is None:
         return False
-    body = step_body(step)
-    inputs = {name: store.root / dirname for name, dirname in step.deps.items()}
-    with store.writing(step.key, seed=step.seed) as (out, extra):
-        snapshot = ctx.cost_snapshot()
-        stats = body(step, inputs, out, ctx)
-        if stats:
-            extra.update(stats)
-        cost = ctx.cost_since(snapshot)
-        if cost is not None:
-            extra["llm_cost"] = cost
-    shutil.rmtree(ctx.resume_dir(step), ignore_errors=True)
+
+    def waiting(holder: dict | None) -> None:
+        who = f"{holder['host']} pid {holder['pid']}" if holder else "another process"
+        say(f"[dim]{step.key.dirname}: {who} is computing it; waiting to reuse it[/]")
+
+    with store.computing(step.key, waiting):
+        if store.is_done(step.key):
+            problem = store.check(step.key)
+            if problem is None:
+                return False
+            moved = store.quarantine(step.key, problem)
+            say(f"[yellow]{step.key.dirname}: damaged ({problem}); moved aside to {moved}; computing it again[/]")
+        body = step_body(step)
+        inputs = {name: store.root / dirname for name, dirname in step.deps.items()}
+        with store.writing(step.key, seed=step.seed) as (out, extra):
+            snapshot = ctx.cost_snapshot()
+            stats = body(step, inputs, out, ctx)
+            if stats:
+                extra.update(stats)
+            cost = ctx.cost_since(snapshot)
+            if cost is not None:
+                extra["llm_cost"] = cost
+        shutil.rmtree(ctx.resume_dir(step), ignore_errors=True)
     return True
 
 
-def execute(plan: Plan, say: Callable[[str], None] = console.print) -> list[str]:
-    """Run every step not in the store, in plan order; returns the directory names of the steps that ran."""
+def execute(plan: Plan, say: Callable[[str], None] = console.print, executor: str = "local", jobs: int = 1,
+            address: str | None = None) -> list[str]:
+    """Run every step not in the store; returns the directory names of the steps computed here.
+
+    `executor`: `local` (this machine: one step at a time in this process, or `jobs` at once in worker processes)
+    or `ray` (a Ray cluster at `address`, or a local Ray instance). Every executor runs the plan's DAG: a step
+    starts when the steps it reads are finished."""
+    from sftbench.suites.engine.executors.dag import run_dag
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sftbench.suites.engine.view import adopt, link, write_index
     preflight(plan)
     removed = plan.store.clean_partial()
     if removed:
-        say(f"[yellow]removed {len(removed)} unfinished step(s) from an interrupted run[/]")
-    total, ran = len(plan.steps), []
-    with StepContext(plan.store, plan.threads, plan.progress, plan.max_usd) as ctx:
-        for i, step in enumerate(plan.steps, start=1):
-            prefix = f"[{i:>2}/{total}] {step.label}"
-            start = time.time()
-            if run_step(step, plan.store, ctx):
-                ran.append(step.key.dirname)
-                say(f"{prefix} [green]done[/] ({time.time() - start:.1f}s)")
-            else:
-                say(f"{prefix} [dim]cached[/]")
-    return ran
+        say(f"[yellow]removed {len(removed)} unfinished step(s) left by a process that is gone[/]")
+    for step in plan.steps:
+        if adopt(plan.view, plan.store, step):
+            say(f"[dim]moved {step.key.dirname} from {plan.view} into the store {plan.store.root}[/]")
+    write_index(plan.view, plan.store, plan.steps)
+    settings = {"store": str(plan.store.root), "threads": plan.threads, "progress": plan.progress and jobs == 1
+                and executor == "local", "max_usd": plan.max_usd}
+    backend = make_backend(executor, jobs, address, settings, say)
+    try:
+        return run_dag(plan, backend, say, on_finished=lambda step: link(plan.view, plan.store, step))
+    finally:
+        backend.close()
+        write_index(plan.view, plan.store, plan.steps)
+
+
+def make_backend(executor: str, jobs: int, address: str | None, settings: dict[str, Any],
+                 say: Callable[[str], None]) -> Any:
+    from sftbench.suites.engine.executors.local import InProcess, LocalPool
+    if executor == "ray":
+        from sftbench.suites.engine.executors.ray_backend import RayBackend
+        return RayBackend(settings, address, say)
+    if executor != "local":
+        raise ValueError(f"unknown executor {executor!r}; executors: local, ray")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    return InProcess(settings, say) if jobs == 1 else LocalPool(settings, jobs)
 
 
 def write_leaderboard(plan: Plan) -> tuple[Any, str, Path]:
@@ -78,7 +114,7 @@ def write_leaderboard(plan: Plan) -> tuple[Any, str, Path]:
     from sftbench.leaderboard.report import write_reports
     from sftbench.leaderboard.stats import Settings
     from sftbench.suites.engine.results import collect_results
-    root = plan.store.root
+    root = plan.view
     table = collect_results(plan, exports=root / "exports")
     write_json_atomic(root / "results.json", table.to_json(), indent=1)
     table.source = str(root)

@@ -34,6 +34,7 @@ class Plan:
     results: dict[RunKey, dict[str, StepKey]]                 # (dataset, seed) -> evaluation -> its result step
     finals: dict[str, StepKey] = field(default_factory=dict)  # evaluation -> its closing step (noise floor)
     base: StepKey | None = None                               # the base model (pretrain or base step)
+    view: Path = Path("runs")                                 # runs/<suite>: links to the steps, results, leaderboard
     threads: int = 1
     progress: bool = True
     max_usd: float | None = None
@@ -46,8 +47,10 @@ class Plan:
 
 
 def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress: bool = True,
-              max_usd: float | None = None) -> Plan:
-    b = PlanBuilder(suite, runs_dir, threads, progress, max_usd)
+              max_usd: float | None = None, store: str | Path | None = None) -> Plan:
+    """The plan of `suite`; its steps live in `store` (default: SFTBENCH_STORE or the user's cache, see
+    suites/engine/view.py) and `runs_dir/<suite>` shows them."""
+    b = PlanBuilder(suite, runs_dir, threads, progress, max_usd, store)
     b.add_world()
     b.add_datasets()
     b.add_base_model()
@@ -69,9 +72,11 @@ class PlanBuilder:
     """The state the stages share: the store, role identities, the steps so far and the keys later stages use."""
 
     def __init__(self, suite: Suite, runs_dir: Path, threads: int | None, progress: bool,
-                 max_usd: float | None) -> None:
+                 max_usd: float | None, store: str | Path | None = None) -> None:
+        from sftbench.suites.engine.view import store_root
         self.suite = suite
-        self.store = Store(Path(runs_dir) / suite.name)
+        self.store = Store(store_root(store))
+        self.view = Path(runs_dir) / suite.name
         self.threads: int = threads or suite.threads
         self.progress, self.max_usd = progress, max_usd
         self.role_ids = {name: role_identity(name, getattr(suite.roles, name)) for name in ("teacher", "rater", "judge")}
@@ -101,7 +106,7 @@ class PlanBuilder:
 
     def plan(self) -> Plan:
         return Plan(self.suite, self.store, self.steps, self.built, self.trained, self.results, self.finals,
-                    self.base, self.threads, self.progress, self.max_usd)
+                    self.base, self.view, self.threads, self.progress, self.max_usd)
 
     def add_world(self) -> None:
         """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
@@ -179,9 +184,10 @@ class PlanBuilder:
         that evaluation's metric to the key."""
         recipe = self.suite.recipe_for(seed)
         data = self.built[dataset]
-        config = {"recipe": recipe.model_dump(mode="json"), "template": self.suite.template}
+        # report_to (where logs go) stays out of the key: a step trained with any trackers is the same step
+        config = {"recipe": recipe.result_fields(), "template": self.suite.template}
         inputs = {"base": self.base.hash, "data": data.hash}
-        deps, args = {"base": self.base, "data": data}, {}
+        deps, args = {"base": self.base, "data": data}, {"report_to": list(recipe.report_to)}
         if recipe.select != "last":  # only then: the hashes of select: last steps stay as they were
             selection = self._selection(recipe, data)
             config.update(selection.config)

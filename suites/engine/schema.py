@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
-from sftbench.common.config import Strict
+from sftbench.common.config import LocalPath, Strict
 from sftbench.common.suggest import unknown_name_message
 from sftbench.datasets_builders.registry import BUILDERS, parse_params
 from sftbench.suites.engine.roles import RolesSpec, role_errors
@@ -29,7 +29,7 @@ class PoolSpec(Strict):
     source at a pinned `revision` (`path` = a local copy of it, for offline use)."""
     source: Literal["world", "file", "alpaca", "evol_instruct_70k", "lima", "ism_sda", "ism_sda_1k",
                     "ism_sda_heldout"] = "world"
-    path: Path | None = None
+    path: LocalPath | None = None
     revision: str | None = None
     skip_bad_rows: bool = False
 

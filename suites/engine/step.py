@@ -53,10 +53,16 @@ class StepBody(Protocol):
 
 
 _KINDS: dict[str, StepBody] = {}
+Resources = Callable[[Step, bool], dict[str, float]]  # (step, the cluster has GPUs) -> Ray resources
+_RESOURCES: dict[str, Resources] = {}
 
 
-def step_kind(kind: str) -> Callable[[StepBody], StepBody]:
-    """Register the body of a step kind (a decorator); one kind, one body."""
+def step_kind(kind: str, resources: Resources | None = None) -> Callable[[StepBody], StepBody]:
+    """Register the body of a step kind (a decorator); one kind, one body. `resources`: what one step of the kind
+    needs on a cluster (default: one CPU)."""
+    if resources is not None:
+        _RESOURCES[kind] = resources
+
     def register(body: StepBody) -> StepBody:
         known = _KINDS.get(kind)
         if known is not None and known is not body and \
@@ -65,6 +71,17 @@ def step_kind(kind: str) -> Callable[[StepBody], StepBody]:
         _KINDS[kind] = body
         return body
     return register
+
+
+def one_gpu(step: Step, gpus_available: bool) -> dict[str, float]:
+    """Model work that uses one accelerator when the cluster has them (generation, lm-eval, pretraining)."""
+    return {"num_gpus": 1, "num_cpus": 1} if gpus_available else {"num_cpus": 1}
+
+
+def step_resources(step: Step, gpus_available: bool) -> dict[str, float]:
+    step_body(step)  # imports the module that registers the kind (and its resources)
+    found = _RESOURCES.get(step.key.kind)
+    return found(step, gpus_available) if found is not None else {"num_cpus": 1}
 
 
 def step_body(step: Step) -> StepBody:

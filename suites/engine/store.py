@@ -1,8 +1,11 @@
-"""The artifact store: one directory per finished step, written atomically, never recomputed.
+"""The artifact store: one directory per finished step, written atomically, verified on reuse, never recomputed.
 
-A step lives at `runs/<suite>/<kind>-<name>-<hash>/`. It is produced in a temporary sibling directory and
-renamed into place only when complete, with `manifest.json` written last inside it, so a directory that
-exists is a finished step, and a killed run leaves at most a `.tmp-*` directory that the next run removes.
+A step lives at `<store>/<kind>-<name>-<hash>/` (the store: `SFTBENCH_STORE`, `--store`, or the user's cache; a
+suite's runs directory links to the steps it uses). A step is produced in a temporary sibling directory by the
+holder of its lease and renamed into place only when complete, with `manifest.json` (which records every file's
+size and sha256) written last inside it: a directory that exists is a finished step. A killed run leaves at most a
+`.tmp-*` directory, removed by the next run once its writer is gone; a step whose files were later damaged is
+moved aside and recomputed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -73,7 +77,15 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+class StepDamaged(Exception):
+    """A finished step whose files are missing, truncated or corrupt."""
+
+
 class Store:
+    """Content-addressed steps, shared by every suite and runs directory that uses it: `<root>/<kind>-<name>-<hash>/`.
+    Beside the steps: `.leases/` (who computes what), `.resume/` (training checkpoints that survive a kill),
+    `.broken/` (damaged steps moved aside), and the shared caches (`llm_cache.sqlite`, `lm_eval_cache/`)."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
@@ -84,38 +96,68 @@ class Store:
         return (self.path(key) / MANIFEST).is_file()
 
     def manifest(self, key: StepKey) -> dict:
-        return json.loads((self.path(key) / MANIFEST).read_text())
+        from sftbench.common.jsonio import read_json
+        return read_json(self.path(key) / MANIFEST)
+
+    def lease_path(self, dirname: str) -> Path:
+        return self.root / LEASES / f"{dirname}.lock"
+
+    def check(self, key: StepKey, deep: bool = False) -> str | None:
+        """What is wrong with a finished step (None: nothing found): an unreadable manifest, a missing or resized
+        file (every run), or content that no longer matches its sha256 (`deep`, as `sftbench verify` does)."""
+        return check_dir(self.path(key), deep)
+
+    def quarantine(self, key: StepKey, reason: str) -> Path:
+        """Move a damaged step aside (`.broken/`) so it is recomputed; returns where it went."""
+        dest = self.root / BROKEN / f"{key.dirname}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(key), dest)
+        (dest / "BROKEN.txt").write_text(reason + "\n")
+        return dest
 
     def clean_partial(self) -> list[Path]:
-        """Remove temporary directories left by a killed run; returns what was removed."""
+        """Remove the temporary directories of steps whose writer is gone (its lease is free); a live process's
+        temporary directory is left alone. Returns what was removed."""
+        from sftbench.suites.engine.lease import try_acquire
         removed = []
-        if self.root.is_dir():
-            for tmp in self.root.glob(".tmp-*"):
+        if not self.root.is_dir():
+            return removed
+        for tmp in sorted(self.root.glob(".tmp-*")):
+            dirname = tmp.name[len(".tmp-"):].rsplit(TMP_SEP, 1)[0]
+            lease = try_acquire(self.lease_path(dirname))
+            if lease is None:
+                continue  # someone is writing it right now
+            try:
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed.append(tmp)
+            finally:
+                lease.release()
         return removed
 
     @contextmanager
     def writing(self, key: StepKey, seed: int | None = None) -> Iterator[tuple[Path, dict]]:
-        """Yield (temporary dir, extra manifest fields) for a step; on success rename it into place.
+        """Yield (temporary dir, extra manifest fields) for a step; on success record every file's sha256 in the
+        manifest and rename the directory into place. Hold the step's lease around this (`Store.computing`).
 
-        The body fills the directory and may add fields (stats, fingerprints, cost) to the dict.
-        On any exception the temporary directory is deleted and nothing appears in the store.
+        The body fills the directory and may add fields (stats, fingerprints, cost) to the dict. On any exception
+        the temporary directory is deleted and nothing appears in the store.
         """
         final = self.path(key)
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{key.dirname}-{os.getpid()}"
+        tmp = self.root / f".tmp-{key.dirname}{TMP_SEP}{socket.gethostname()}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         extra: dict[str, Any] = {}
         start = time.time()
         try:
             yield tmp, extra
+            _umask_modes(tmp)
             manifest = {
                 "step": key.kind, "name": key.name, "hash": key.hash, "config": key.config, "inputs": key.inputs,
                 "seed": seed, "wall_time_s": round(time.time() - start, 3), "finished_at": time.strftime(
                     "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "packages": package_versions(), "git_revision": git_revision(), "hardware": hardware(), **extra,
+                "files": file_table(tmp),
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
             _umask_modes(tmp)
@@ -127,6 +169,44 @@ class Store:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
+    @contextmanager
+    def computing(self, key: StepKey, waiting: Any = None) -> Iterator[bool]:
+        """Hold the step's lease for the block; yields whether the step still has to be computed (False when
+        another process finished it while this one waited)."""
+        from sftbench.suites.engine.lease import acquire
+        with acquire(self.lease_path(key.dirname), waiting):
+            yield not self.is_done(key)
+
+
+def file_table(root: Path) -> dict[str, dict[str, Any]]:
+    """Every file below a step directory: its size and sha256 (the manifest's record, checked on reuse)."""
+    from sftbench.common.hashing import hash_file
+    return {str(p.relative_to(root)): {"bytes": p.stat().st_size, "sha256": hash_file(p)}
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink() and p.name != MANIFEST}
+
+
+def check_dir(path: Path, deep: bool = False) -> str | None:
+    """The first problem of a finished step directory, or None."""
+    from sftbench.common.hashing import hash_file
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        return f"{path / MANIFEST} is missing"
+    except (OSError, ValueError) as exc:
+        return f"{path / MANIFEST} is unreadable ({type(exc).__name__}: {exc})"
+    for rel, entry in (manifest.get("files") or {}).items():
+        file = path / rel
+        if not file.is_file():
+            return f"{file} is missing"
+        if file.stat().st_size != entry["bytes"]:
+            return f"{file} has {file.stat().st_size} bytes, {entry['bytes']} when it was written"
+        if deep and hash_file(file) != entry["sha256"]:
+            return f"{file} does not match its sha256 (its content changed after it was written)"
+    return None
+
+
+LEASES, BROKEN, TMP_SEP = ".leases", ".broken", "~"
+
 
 def _umask_modes(root: Path) -> None:
     """Files and folders of a finished step get the user's umask (libraries write some weights with 0600)."""
@@ -136,4 +216,4 @@ def _umask_modes(root: Path) -> None:
             umask_mode(path, directory=path.is_dir())
 
 
-__all__ = ["Store", "StepKey", "canonical_json", "MANIFEST"]
+__all__ = ["Store", "StepKey", "StepDamaged", "canonical_json", "check_dir", "file_table", "MANIFEST"]

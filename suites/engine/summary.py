@@ -3,6 +3,7 @@ GPU-hours) and the summary `sftbench run` ends with (wall time, GPU-hours, LLM c
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -58,14 +59,62 @@ def gpu_hours_estimate(plan: Plan) -> tuple[float | None, str]:
                    f"{recipe.max_length}; generation and evaluation not included")
 
 
-def plan_totals(plan: Plan, per_role: dict[str, dict[str, Any]]) -> list[str]:
-    calls = sum(e["calls"] for e in per_role.values())
-    known = [e["usd"] for e in per_role.values() if e["usd"] is not None]
-    unknown = [r for r, e in per_role.items() if e["usd"] is None]
-    usd = f"<= ${sum(known):.2f}" + (f" plus unpriced calls of {', '.join(unknown)}" if unknown else "")
+def usd_up(usd: float) -> str:
+    """A worst-case amount in dollars, rounded up to the cent (so "<= $X" holds)."""
+    return f"{math.ceil(usd * 100 - 1e-9) / 100:.2f}"
+
+
+def _tokens(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def estimate_lines(est: Any) -> list[str]:
+    """The LLM cost estimate (suites/engine/cost_estimate.py) as printed by `sftbench plan` and `sftbench run`: per
+    role (with its price's source), per step kind within the role, per step kind overall, and warnings."""
+    from sftbench.judges.llm.ledger import PRICES_DATE, PRICES_SOURCE
+    from sftbench.suites.engine.cost_estimate import CHARS_PER_TOKEN
+    lines: list[str] = []
+    if est.roles:
+        lines.append(f"LLM calls of the steps to run (an estimate: every answer max_tokens long, prompts at "
+                     f"~{CHARS_PER_TOKEN:g} characters a token; list prices as of {PRICES_DATE} from {PRICES_SOURCE}, "
+                     "unless a role's params.prices overrides them):")
+    for role in est.roles.values():
+        usd = ("unknown (no price for this model)" if role.usd is None else
+               "$0 (a local model)" if not role.paid else f"<= ${usd_up(role.usd)}")
+        lines.append(f"LLM {role.role}: {role.provider}/{role.model}: ~{role.calls} calls, {usd}")
+        for line in (x for x in est.lines if x.role == role.role):
+            text = (f"  {line.kind}: ~{line.calls} calls, ~{_tokens(line.prompt_tokens)} prompt + "
+                    f"~{_tokens(line.completion_tokens)} completion tokens")
+            if role.paid and line.usd_sync is not None:
+                text += f"; sync <= ${usd_up(line.usd_sync)}, batch <= ${usd_up(line.usd_batch)}"
+            lines.append(text)
+        mode = "batch mode: billed at batch prices" if role.batch else "sync calls (params.batch: true halves it)"
+        lines.append(f"  price: {role.price_from}" + (f"; {mode}" if role.paid and role.usd is not None else ""))
+    kinds = est.by_kind()
+    if any(r.paid for r in est.roles.values()) and kinds:
+        lines.append("LLM cost by step kind: " + ", ".join(
+            f"{kind} ~{e['calls']} calls <= ${usd_up(e['usd'])}" + (" + unpriced calls" if e["unpriced"] else "")
+            for kind, e in kinds.items()))
+    lines += [f"warning: {w}" for w in est.warnings]
+    return lines
+
+
+def plan_totals(plan: Plan, est: Any) -> list[str]:
+    """The totals `sftbench plan` ends with: LLM calls and $ (the estimate of cost_estimate.py), GPU-hours."""
+    if est.roles:
+        unknown = est.unpriced
+        llm = (f"total: ~{est.calls} LLM calls, <= ${usd_up(est.usd)}"
+               + (f" plus the unpriced calls of {', '.join(unknown)}" if unknown else "")
+               + f" (each role at its own mode; all sync <= ${usd_up(est.usd_sync)}, all batch <= "
+                 f"${usd_up(est.usd_batch)}); ~{_tokens(est.prompt_tokens)} prompt + "
+                 f"~{_tokens(est.completion_tokens)} completion tokens")
+    else:
+        llm = "total: no LLM calls to pay for (the world's roles, or every LLM step done)"
     hours, how = gpu_hours_estimate(plan)
     gpu = "unknown" if hours is None else f"~{hours:.3g} GPU-hours"
-    llm = f"total: ~{calls} LLM calls, {usd}" if per_role else "total: no LLM calls to pay for (the world's roles)"
     return [llm, f"training compute: {gpu} ({how})"]
 
 

@@ -48,9 +48,16 @@ def _index(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
 def load_yaml(path: str | Path) -> YamlSource:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SuiteError(path, None, "", "no such suite file") from None
+    except IsADirectoryError:
+        raise SuiteError(path, None, "", "is a directory; give a suite YAML file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise SuiteError(path, line, "", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

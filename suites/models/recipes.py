@@ -18,12 +18,13 @@ from typing import Any, Literal, Mapping
 import yaml
 
 from sftbench.common.suggest import unknown_name_message
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sftbench.suites.models.chat_templates import get_template
 
 PRESET_DIR = Path(__file__).parents[1] / "recipes"
 DEFAULT_TEMPLATE = "alpaca"
+LOGGING_FIELDS = frozenset({"report_to"})  # where logs go, never what is trained: kept out of every key
 
 
 class LoraSpec(BaseModel):
@@ -79,6 +80,14 @@ class Recipe(BaseModel):
     save_total_limit: int = Field(2, ge=1, description="resume checkpoints kept")
     select: Literal["last", "best_heldout"] = Field(
         "last", description="best_heldout: keep the epoch with the best held-out metric (the runner supplies it)")
+    report_to: tuple[Literal["tensorboard", "wandb", "mlflow"], ...] = Field(
+        (), description="send training logs to these trackers (transformers' integrations); logging only: outside "
+        "step keys and resume fingerprints (LOGGING_FIELDS)")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_tracker(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value  # `report_to: wandb` means [wandb]
 
     @model_validator(mode="after")
     def _check(self) -> "Recipe":
@@ -89,7 +98,13 @@ class Recipe(BaseModel):
                 raise ValueError(f"min_lr works with lr_scheduler linear or cosine, not {self.lr_scheduler!r}")
         if self.template is not None:
             get_template(self.template)
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError(f"report_to lists a tracker twice: {list(self.report_to)}")
         return self
+
+    def result_fields(self) -> dict[str, Any]:
+        """The fields that can change a trained model (JSON): what step keys and resume fingerprints hash."""
+        return self.model_dump(mode="json", exclude=set(LOGGING_FIELDS))
 
 
 @lru_cache(maxsize=None)

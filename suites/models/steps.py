@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sftbench.common.rows import read_jsonl, write_jsonl
-from sftbench.suites.engine.step import Step, StepContext, step_kind
+from sftbench.suites.engine.step import Step, StepContext, one_gpu, step_kind
 
 
 @step_kind("tokenizer")
@@ -20,7 +20,13 @@ def tokenizer_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepCont
     return {"texts": len(texts)}
 
 
-@step_kind("pretrain")
+def train_resources(step: Step, gpus_available: bool) -> dict[str, float]:
+    """A train step's processes (the recipe's gpus_per_run): that many GPUs, or CPU processes without GPUs."""
+    workers = int(step.args.get("workers", 1))
+    return {"num_gpus": workers, "num_cpus": 1} if gpus_available else {"num_cpus": workers}
+
+
+@step_kind("pretrain", resources=one_gpu)
 def pretrain_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
     from sftbench.suites.data.steps import pool_texts
     from sftbench.suites.models.tiny_model import TinyModelConfig, pretrain_base
@@ -39,12 +45,13 @@ def base_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) 
     return {"stats": materialize(BaseModelRef.model_validate(step.config), out)}
 
 
-@step_kind("train")
+@step_kind("train", resources=train_resources)
 def train_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
     """Fine-tune the base model on one dataset. Intermediate checkpoints go to the step's resume directory (outside
     its temporary directory), so a killed run resumes from its last checkpoint; the executor deletes it once the
     step is stored. `args.selection` (recipe.select: best_heldout) names the factory of the epoch metric
-    ("module:function", an evaluation plugin's) and its parameters."""
+    ("module:function", an evaluation plugin's) and its parameters; `args.report_to` the recipe's trackers (kept
+    out of the key), which log under the run name `step.key.name` into the resume directory's and `out`'s logs/."""
     from sftbench.suites.models.recipes import Recipe
     from sftbench.suites.models.train import sft_train
     resume = ctx.resume_dir(step)
@@ -53,13 +60,14 @@ def train_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext)
         module, _, function = selection["factory"].partition(":")
         factory = getattr(importlib.import_module(module), function)
         metric = factory(selection["params"], inputs, ctx, resume, step.key.name)
-    stats = sft_train(inputs["base"], read_jsonl(inputs["data"] / "dataset.jsonl"),
-                      Recipe.model_validate(step.config["recipe"]), step.config["template"], out,
-                      threads=ctx.threads, progress=ctx.progress, resume_dir=resume, heldout_metric=metric)
+    recipe = Recipe.model_validate({**step.config["recipe"], "report_to": step.args.get("report_to", [])})
+    stats = sft_train(inputs["base"], read_jsonl(inputs["data"] / "dataset.jsonl"), recipe, step.config["template"],
+                      out, threads=ctx.threads, progress=ctx.progress, resume_dir=resume, heldout_metric=metric,
+                      run_name=step.key.name)
     return {"stats": metric.annotate(stats, out) if metric is not None else stats}
 
 
-@step_kind("generate")
+@step_kind("generate", resources=one_gpu)
 def generate_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
     """Answer every `instruction` of the prompts file (`args.prompts`: an input name and a file in it, JSONL in
     eval order) with the checkpoint's own template, greedily."""

@@ -8,16 +8,21 @@ as the tokenizer's Jinja `chat_template` and as `sftbench_template.json`, which 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from types import SimpleNamespace
+from typing import Any, Iterator, Sequence
 
 from sftbench.suites.models.chat_templates import ChatTemplate, get_template
 from sftbench.suites.models.recipes import LoraSpec, Recipe  # noqa: F401 (re-exported)
-from sftbench.suites.models.train_checkpoints import (HeldoutMetric, copy_checkpoint, epoch_selector, prepare_resume_dir,
-                                      run_fingerprint, step_of, export_checkpoint)
+from sftbench.suites.models.train_checkpoints import (CheckpointComplete, HeldoutMetric, copy_checkpoint,
+                                                      epoch_selector, export_checkpoint, legacy_fingerprint,
+                                                      prepare_resume_dir, run_fingerprint, step_of)
 from sftbench.suites.models.torch_setup import hf_offline, quiet_hf, setup_torch
 from sftbench.suites.models.train_data import prepare_sft_data, to_prompt_completion  # noqa: F401 (re-exported
 
@@ -34,6 +39,7 @@ def sft_train(
     resume_dir: Path | None = None,
     heldout_metric: HeldoutMetric | None = None,
     trust_remote_code: bool = False,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on Alpaca `rows`; save model, tokenizer and template to `out_dir`.
 
@@ -44,6 +50,7 @@ def sft_train(
     `out_dir/adapter/`). Deterministic for the same inputs, recipe (seed included) and thread count.
     Returns stats: losses, steps, tokens, batch plan, precision, selection, wall time, and row counts
     (`n_multi_turn`, `assistant_turns_trained`, `truncated_rows`, `dropped_truncated`).
+    `recipe.report_to`: TensorBoard / W&B / MLflow logs as `run_name` (default: `out_dir`'s name); see `Tracking`.
     """
     if not rows:
         raise ValueError("sft_train: no training rows")
@@ -54,9 +61,11 @@ def sft_train(
                          "passes heldout_metric=callable(checkpoint_dir) -> score, or set recipe.select: last")
     start = time.perf_counter()
     setup_torch(threads, recipe.seed)
-    with hf_offline(), quiet_hf():
+    tracking = Tracking(recipe.report_to, run_name or Path(out_dir).name, Path(out_dir), resume_dir)
+    with hf_offline(), quiet_hf(), tracking.active():  # hf_offline turns W&B and MLflow off; `active` undoes it
         stats = _train(Path(base_dir), rows, recipe, template, Path(out_dir), progress,
-                       Path(resume_dir) if resume_dir is not None else None, heldout_metric, trust_remote_code)
+                       Path(resume_dir) if resume_dir is not None else None, heldout_metric, trust_remote_code,
+                       tracking)
     stats["wall_s"] = round(time.perf_counter() - start, 3)
     return stats
 
@@ -102,6 +111,11 @@ def check_runtime(recipe: Recipe) -> None:
             _check_cpu_4bit()
     if recipe.precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
         raise RuntimeError("precision: bf16 needs a GPU with bf16 support (Ampere or newer); use precision: auto")
+    for name in recipe.report_to:
+        modules, install = TRACKERS[name]
+        if not any(importlib.util.find_spec(m) is not None for m in modules):
+            raise RuntimeError(f"recipe.report_to: {name} needs the {modules[0]} package: {install} "
+                               f"(or remove {name} from recipe.report_to)")
 
 
 def _check_cpu_4bit() -> None:
@@ -221,7 +235,8 @@ def _load_model(base_dir: Path, recipe: Recipe, bf16: bool, trust_remote_code: b
 
 
 def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatTemplate,
-                       scratch_dir: Path, callbacks: Sequence[Any], trust_remote_code: bool, save: bool) -> Any:
+                       scratch_dir: Path, callbacks: Sequence[Any], trust_remote_code: bool, save: bool,
+                       tracking: Tracking | None = None) -> Any:
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -280,7 +295,8 @@ def _build_sft_trainer(base_dir: Path, rows: Sequence[dict], recipe: Recipe, tem
         bf16=bf16,
         fp16=False,
         use_cpu=not torch.cuda.is_available(),
-        report_to="none",
+        report_to=list(tracking.report_to) if tracking and tracking.report_to else "none",
+        run_name=tracking.run_name if tracking else None,
         **save_args,
         logging_strategy="steps",
         logging_steps=0.05,  # a float < 1 is a fraction of the steps: about 20 loss points per run
@@ -335,23 +351,109 @@ def _embedding_module_names(model: Any) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if id(module) in wanted})
 
 
+# -- tracking: recipe.report_to through transformers' own integrations ----------------------------------------------
+
+TRACKERS = {  # report_to name -> (modules, any of which serves it; how to install)
+    "tensorboard": (("tensorboard", "tensorboardX"), "pip install tensorboard (or pip install -e '.[tracking]')"),
+    "wandb": (("wandb",), "pip install wandb (or pip install -e '.[tracking]')"),
+    "mlflow": (("mlflow",), "pip install mlflow"),
+}
+_TRACKER_SWITCHES = ("WANDB_MODE", "WANDB_DISABLED", "DISABLE_MLFLOW_INTEGRATION")  # what hf_offline overrides
+_wandb_run = lambda: importlib.import_module("wandb").run  # wandb is imported only when asked for
+
+
+class Tracking:
+    """Where `recipe.report_to` sends logs: `resume_dir/logs/` (kept across a kill, copied to `out_dir/logs/`) or
+    `out_dir/logs/`. For the trackers named, the user's WANDB_MODE, WANDB_DISABLED, DISABLE_MLFLOW_INTEGRATION
+    (hf_offline overrides them) come back; unset ones point into the logs: TENSORBOARD_LOGGING_DIR=<logs>/tensorboard,
+    WANDB_DIR=<logs>, MLFLOW_TRACKING_URI=sqlite:///<logs>/mlflow.db; W&B project and MLflow experiment `sftbench`.
+    No API key is read or written here."""
+
+    def __init__(self, report_to: Sequence[str], run_name: str, out_dir: Path, resume_dir: Path | None) -> None:
+        self.report_to, self.run_name, self.out = list(report_to), run_name, Path(out_dir).absolute() / "logs"
+        self.logs = Path(resume_dir).absolute() / "logs" if resume_dir is not None else self.out
+        self.user_env = {key: os.environ.get(key) for key in _TRACKER_SWITCHES}  # taken before hf_offline
+
+    def env(self) -> dict[str, str | None]:
+        """The variables to set while training (None: unset)."""
+        env: dict[str, str | None] = {}
+        get = os.environ.get
+        if "tensorboard" in self.report_to:
+            env["TENSORBOARD_LOGGING_DIR"] = get("TENSORBOARD_LOGGING_DIR") or str(self.logs / "tensorboard")
+        if "wandb" in self.report_to:
+            env.update(WANDB_MODE=self.user_env["WANDB_MODE"], WANDB_DISABLED=self.user_env["WANDB_DISABLED"],
+                       WANDB_PROJECT=get("WANDB_PROJECT") or "sftbench", WANDB_DIR=get("WANDB_DIR") or str(self.logs))
+        if "mlflow" in self.report_to:
+            env.update(DISABLE_MLFLOW_INTEGRATION=self.user_env["DISABLE_MLFLOW_INTEGRATION"],
+                       MLFLOW_TRACKING_URI=get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.logs / 'mlflow.db'}",
+                       MLFLOW_EXPERIMENT_NAME=get("MLFLOW_EXPERIMENT_NAME") or "sftbench")
+        return env
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Inside `hf_offline`: the trackers' environment; on exit their runs end and the logs reach `out/logs/`."""
+        if not self.report_to:
+            yield
+            return
+        env = self.env()
+        saved = {key: os.environ.get(key) for key in env}
+        _set_env(env)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        own_wandb, ok = "wandb" in self.report_to and _wandb_run() is None, False  # a caller's run stays open
+        try:
+            yield
+            ok = True
+        finally:
+            try:
+                self._end_runs(ok, own_wandb)
+            finally:
+                _set_env(saved)
+        if self.logs != self.out and self.logs.is_dir() and int(os.environ.get("RANK", "0")) == 0:
+            _copy_files(self.logs, self.out)
+
+    def _end_runs(self, ok: bool, own_wandb: bool) -> None:
+        if own_wandb and (run := _wandb_run()) is not None:  # else the next train step would log into it
+            run.finish(exit_code=0 if ok else 1)
+        if "mlflow" in self.report_to and not ok:  # transformers ends its MLflow run at train end, not on errors
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.end_run(status="FAILED")
+
+
+def _set_env(env: dict[str, str | None]) -> None:
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _copy_files(src: Path, dest: Path) -> None:
+    """Copy a logs tree, plain files only (wandb's `latest-run` and debug-log links would dangle)."""
+    shutil.copytree(src, dest, dirs_exist_ok=True,
+                    ignore=lambda folder, names: [n for n in names if (Path(folder) / n).is_symlink()])
+
+
 # -- the run: resume, epoch selection, export --------------------------------------------------------------------
 
 def _train(base_dir: Path, rows: Sequence[dict], recipe: Recipe, template: ChatTemplate, out_dir: Path,
            progress: bool, resume_dir: Path | None, heldout_metric: HeldoutMetric | None,
-           trust_remote_code: bool) -> dict[str, Any]:
+           trust_remote_code: bool, tracking: Tracking | None = None) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     recorder = _recorder(progress)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".trainer-") as scratch:
         work = resume_dir if resume_dir is not None else Path(scratch)
-        last = prepare_resume_dir(work, run_fingerprint(base_dir, rows, recipe, template)) if resume_dir else None
-        callbacks: list[Any] = [recorder]
+        trained = SimpleNamespace(model_dump=lambda **_: recipe.result_fields())  # no report_to, as step keys
+        last = prepare_resume_dir(work, run_fingerprint(base_dir, rows, trained, template),
+                                  legacy_fingerprint(base_dir, rows, trained, template)) if resume_dir else None
+        callbacks: list[Any] = [recorder, CheckpointComplete()]
         selector = None
         if recipe.select == "best_heldout":
             selector = epoch_selector(work / "epochs", heldout_metric, base_dir, template)
             callbacks.append(selector)
         trainer = _build_sft_trainer(base_dir, rows, recipe, template, work, callbacks, trust_remote_code,
-                                     save=resume_dir is not None)
+                                     save=resume_dir is not None, tracking=tracking)
         if not trainer.sftbench_data.examples or len(trainer.train_dataset) == 0:
             raise ValueError(f"sft_train: all {len(rows)} rows were dropped: their prompts fill "
                              f"max_length={recipe.max_length} tokens with template {template.name!r}; raise max_length")

@@ -14,6 +14,8 @@ import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from transformers import TrainerCallback
+
 from sftbench.suites.models.chat_templates import ChatTemplate, save_checkpoint_template
 
 HeldoutMetric = Callable[[Path], float]
@@ -23,29 +25,85 @@ RESUME_FILE = "sftbench_resume.json"  # in a resume_dir: the run the checkpoints
 SELECTION_FILE = "selection.json"  # in a resume_dir's epochs/: held-out scores of the epochs evaluated so far
 
 
-def run_fingerprint(base_dir: Path, rows: Sequence[dict], recipe: Any, template: ChatTemplate) -> str:
-    payload = json.dumps({"base": str(base_dir.resolve()), "recipe": recipe.model_dump(mode="json"),
-                          "template": template.name, "rows": list(rows)}, sort_keys=True, default=str)
+COMPLETE_FILE = "sftbench_complete"  # in a checkpoint-N directory: written after the Trainer finished saving it
+
+
+def _fingerprint(base: str, rows: Sequence[dict], recipe: Any, template: ChatTemplate) -> str:
+    payload = json.dumps({"base": base, "recipe": recipe.model_dump(mode="json"), "template": template.name,
+                          "rows": list(rows)}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def prepare_resume_dir(resume_dir: Path, fingerprint: str) -> Path | None:
-    """The last checkpoint in `resume_dir` when it belongs to this run; a foreign resume_dir is an error."""
-    from transformers.trainer_utils import get_last_checkpoint
+def run_fingerprint(base_dir: Path, rows: Sequence[dict], recipe: Any, template: ChatTemplate) -> str:
+    """What a resume directory's checkpoints belong to: the base model by content (its config and weights' sizes
+    and names, not where it lies: a moved runs directory or store still resumes), rows, recipe and template."""
+    base = Path(base_dir)
+    content = [(p.name, p.stat().st_size) for p in sorted(base.iterdir()) if p.is_file()] if base.is_dir() else []
+    config = (base / "config.json").read_text() if (base / "config.json").is_file() else ""
+    return _fingerprint(json.dumps({"files": content, "config": config}), rows, recipe, template)
 
+
+def legacy_fingerprint(base_dir: Path, rows: Sequence[dict], recipe: Any, template: ChatTemplate) -> str:
+    """The fingerprint sftbench < 0.2 wrote (the base model's absolute path): such resume directories still resume."""
+    return _fingerprint(str(Path(base_dir).resolve()), rows, recipe, template)
+
+
+def prepare_resume_dir(resume_dir: Path, fingerprint: str, legacy: str | None = None) -> Path | None:
+    """The newest complete checkpoint in `resume_dir` when it belongs to this run (a foreign resume_dir is an
+    error). Checkpoints a kill or a full disk cut short (no completion mark) are discarded, and it says so."""
     resume_dir.mkdir(parents=True, exist_ok=True)
     marker = resume_dir / RESUME_FILE
     if marker.is_file():
-        stored = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
-        if stored != fingerprint:
+        try:
+            stored = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+        except ValueError:
+            stored = None  # a marker cut short: rewritten below
+        if stored not in (fingerprint, legacy, None):
             raise ValueError(f"{resume_dir}: holds checkpoints of another training run (base model, rows, recipe "
                              "or template differ); give each run its own resume_dir or delete this one")
-    else:  # every process of a launch gets here: each writes the same text, atomically
+    if not marker.is_file() or json.loads(marker.read_text(encoding="utf-8") or "{}").get("fingerprint") != fingerprint:
+        # every process of a launch gets here: each writes the same text, atomically
         tmp = marker.with_name(f".{marker.name}.{socket.gethostname()}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
         os.replace(tmp, marker)
-    last = get_last_checkpoint(str(resume_dir))
-    return Path(last) if last else None
+    return last_complete_checkpoint(resume_dir)
+
+
+def last_complete_checkpoint(resume_dir: Path) -> Path | None:
+    """The newest checkpoint-N that was saved completely; incomplete ones are deleted with a message."""
+    import sys
+    checkpoints = sorted((p for p in resume_dir.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()),
+                         key=lambda p: int(p.name[11:]))
+    marked = any((p / COMPLETE_FILE).is_file() for p in checkpoints)
+    complete = [p for p in checkpoints if _complete(p, marked)]
+    for p in checkpoints:
+        if p not in complete:
+            print(f"sftbench: discarding {p}: its save was cut short (a kill or a full disk); resuming from "
+                  f"{complete[-1].name if complete else 'the start'}", file=sys.stderr)
+            shutil.rmtree(p, ignore_errors=True)
+    return complete[-1] if complete else None
+
+
+def _complete(checkpoint: Path, marked: bool) -> bool:
+    if (checkpoint / COMPLETE_FILE).is_file():
+        return True
+    if marked:  # sftbench marks every checkpoint it finishes: an unmarked one was cut short
+        return False
+    try:  # checkpoints from before completion marks: a readable trainer state and weights
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(checkpoint.glob("*.safetensors")) or any(checkpoint.glob("adapter_model.*"))
+
+
+class CheckpointComplete(TrainerCallback):
+    """A Trainer callback: marks each checkpoint complete once the Trainer has finished saving it."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / COMPLETE_FILE).write_text("saved\n")
 
 
 def step_of(checkpoint: Path | None) -> int | None:

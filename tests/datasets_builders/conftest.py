@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-
 from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_llm_role
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 
 
 @pytest.fixture

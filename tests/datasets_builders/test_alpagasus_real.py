@@ -6,10 +6,10 @@ import math
 import re
 
 import pytest
-
 from sftbench.datasets_builders.builders import alpagasus
 from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.formats import load_rows
+
 from sftbench.common.rows import write_jsonl
 from tests.conftest import shared_data
 from tests.datasets_builders.test_prompt_registry import UPSTREAM_LIKE, unpin

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from sftbench.datasets_builders.registry import BUILDERS, prompt_ids, roles_used
 from sftbench.suites.engine.cli import main
+
 from tests.conftest import shared_data
 
 LIMA = "long_is_more/data/lima/fastchat_lima_1k.json.gz"

@@ -1,11 +1,21 @@
 """Each builder's selection rule on hand-made inputs."""
 
 import pytest
-
-from sftbench.datasets_builders.builders import alpagasus, full, lima, longest, random_k, skillmix
+from sftbench.datasets_builders.builders import (
+    alpagasus,
+    full,
+    lima,
+    longest,
+    random_k,
+    skillmix,
+)
 from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.lengths import nltk_word_count
-from sftbench.datasets_builders.registry import UnknownBuilder, get_builder, parse_params
+from sftbench.datasets_builders.registry import (
+    UnknownBuilder,
+    get_builder,
+    parse_params,
+)
 
 
 def row(i, output):

@@ -10,7 +10,7 @@ from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.formats import load_rows
 from sftbench.datasets_builders.refine import extract_segments
 from sftbench.suites.engine.cli import main
-from sftbench.suites.engine.cli_build import build_to_file, load_roles_file
+from sftbench.suites.engine.commands.build import build_to_file, load_roles_file
 from sftbench.suites.engine.roles import RoleSpec
 
 from tests.conftest import shared_data

@@ -6,9 +6,9 @@ import gzip
 import json
 
 import pytest
-
 from sftbench.datasets_builders.formats import load_rows
 from sftbench.datasets_builders.pools import HUB_SOURCES, load_pool, pool_from_arg
+
 from sftbench.common.rows import RowError
 from tests.conftest import shared_data
 from tests.datasets_builders.conftest import corrupt_copy

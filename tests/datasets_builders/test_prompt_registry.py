@@ -8,9 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sftbench.judges import prompt_registry as reg
-from sftbench.judges.prompt_registry import PromptError, fill, load_prompt, prompt_identity, python_strings
+from sftbench.judges.prompt_registry import (
+    PromptError,
+    fill,
+    load_prompt,
+    prompt_identity,
+    python_strings,
+)
 
 # A stand-in for an upstream script that keeps its prompts in code (the shape of refine_responses.py).
 UPSTREAM_LIKE = '''

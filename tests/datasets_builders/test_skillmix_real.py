@@ -7,13 +7,13 @@ import json
 import re
 
 import pytest
-
 from sftbench.datasets_builders.builders import skillmix
 from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.formats import load_rows
 from sftbench.datasets_builders.skillmix_gen import parse, plan_upstream
 from sftbench.datasets_builders.skillmix_lists import load_released
 from sftbench.judges.prompt_registry import PromptError
+
 from tests.conftest import shared_data
 from tests.datasets_builders.conftest import corrupt_copy
 

@@ -9,14 +9,24 @@ import time
 from collections import Counter
 
 import pytest
-
-from sftbench.common.rows import prompt_text, validate_row
-from sftbench.datasets_builders.world import (SKILLS, STYLES, gamed_outputs, make_curated, make_eval_prompts, make_pool,
-                                     pool_text, reference_outputs, score_output, task_from_spec)
+from sftbench.datasets_builders.world import (
+    SKILLS,
+    STYLES,
+    gamed_outputs,
+    make_curated,
+    make_eval_prompts,
+    make_pool,
+    pool_text,
+    reference_outputs,
+    score_output,
+    task_from_spec,
+)
 from sftbench.datasets_builders.world.generate import POOL_STYLE_WEIGHTS
 from sftbench.datasets_builders.world.scoring import extract_answers
 from sftbench.datasets_builders.world.skills import is_held_out
 from sftbench.datasets_builders.world.styles import render
+
+from sftbench.common.rows import prompt_text, validate_row
 
 
 def _key(spec: dict) -> str:

@@ -7,9 +7,18 @@ import random
 import statistics
 
 import pytest
-
-from sftbench.datasets_builders.world import (QUERY_TYPES, SKILL_NAMES, SKILLS, WORLD_VERSION, WorldRater, WorldTeacher,
-                                     WorldVerifierJudge, make_eval_prompts, make_pool, score_output)
+from sftbench.datasets_builders.world import (
+    QUERY_TYPES,
+    SKILL_NAMES,
+    SKILLS,
+    WORLD_VERSION,
+    WorldRater,
+    WorldTeacher,
+    WorldVerifierJudge,
+    make_eval_prompts,
+    make_pool,
+    score_output,
+)
 from sftbench.judges.protocols import PairwiseJudge, Rater, Teacher
 
 

@@ -24,8 +24,8 @@ from sftbench.judges.alpaca_eval import (
 from sftbench.judges.alpaca_eval.data import EvalSet
 from sftbench.judges.length_control import build_df_gamed
 from sftbench.judges.llm import ChatResponse, LLMRoleConfig, ResponseCache, make_client
-from sftbench.judges.llm.loopback import LoopbackServer
-from sftbench.suites.engine.cli_metrics import cmd_metrics_alpaca_eval
+from sftbench.judges.llm.loopback.server import LoopbackServer
+from sftbench.suites.engine.commands.metrics import cmd_metrics_alpaca_eval
 
 from sftbench.common.downloads import DataUnavailable
 from tests.conftest import shared_data

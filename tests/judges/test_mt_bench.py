@@ -6,7 +6,7 @@ import re
 
 import pytest
 from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 from sftbench.judges.mt_bench import (
     load_mt_bench,
     make_grader,

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from sftbench.judges.llm import LLMRoleConfig, ResponseCache, make_client
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 from sftbench.judges.wildbench import (
     load_tasks,
     load_template,

@@ -5,7 +5,7 @@ import io
 import shutil
 
 import pytest
-from sftbench.suites.engine.cli_leaderboard import (
+from sftbench.suites.engine.commands.leaderboard import (
     add_commands,
     cmd_compare,
     cmd_leaderboard,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sftbench.leaderboard.report import FORMATS, write_reports
-from sftbench.suites.engine.cli_leaderboard import _suite_settings
+from sftbench.suites.engine.commands.leaderboard import _suite_settings
 
 from tests.leaderboard.conftest import FAST
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 from sftbench.suites.engine.cli import main
 
 from tests.conftest import shared_data

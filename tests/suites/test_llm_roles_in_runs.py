@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 from sftbench.suites.engine.cli import main
 
 TINY = str(Path(__file__).resolve().parents[1] / "assets" / "tiny_suite.yaml")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 from sftbench.suites.engine.cli import main
 
 from tests.conftest import shared_data

@@ -63,7 +63,7 @@ def test_a_hub_failure_names_the_repository_the_revision_and_both_fixes(monkeypa
 
 
 @pytest.mark.slow
-def test_python_api_runs_a_suite_and_returns_the_table(tmp_path):
+def test_python_api_runs_a_suite_and_returns_the_table(tmp_path, own_store):
     import sftbench
     data = yaml.safe_load(TINY.read_text())
     data["datasets"] = data["datasets"][:2]
@@ -90,8 +90,8 @@ def test_python_api_runs_a_suite_and_returns_the_table(tmp_path):
     assert pairwise_to_winrate(annotations["preference"])["win_rate"] == pytest.approx(row["alpaca_eval.win_rate"])
     again = sftbench.load_leaderboard(result.root)
     assert again.table.equals(result.table)
-    modes = {p.relative_to(result.root): stat.S_IMODE(p.stat().st_mode) for p in result.root.rglob("*")
-             if p.is_file() and not p.is_symlink()}
+    modes = {p.relative_to(own_store): stat.S_IMODE(p.stat().st_mode) for p in own_store.rglob("*")
+             if p.is_file() and not p.is_symlink() and ".leases" not in p.parts}
     private = {str(p): oct(m) for p, m in modes.items() if m & 0o044 != 0o044}
     assert not private, private  # weights, datasets, manifests: readable as the umask says
     assert any(str(p).endswith("model.safetensors") for p in modes)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sftbench.common.config import Strict
+from sftbench.common.config import LocalPath, Strict
 from sftbench.common.suggest import unknown_name_message
 
 
@@ -27,8 +26,8 @@ class AlpacaEvalSpec(Strict):
     source: Literal["github", "hub"] = Field("github", description="where the 805 rows come from when data_path "
                                              "is not given: alpaca_eval's GitHub file at a pinned commit (sha256-"
                                              "checked) or the hub dataset tatsu-lab/alpaca_eval")
-    data_path: Path | None = Field(None, description="local model_outputs.json[.gz] / alpaca_eval_gpt4_baseline.json")
-    df_gamed: Path | None = Field(None, description="local df_gamed.csv (the LC GLM's anchor); default: the hub's")
+    data_path: LocalPath | None = Field(None, description="local model_outputs.json[.gz] / alpaca_eval_gpt4_baseline.json")
+    df_gamed: LocalPath | None = Field(None, description="local df_gamed.csv (the LC GLM's anchor); default: the hub's")
     max_instances: int | None = Field(None, ge=5, description="first N instructions only (cheap runs; df_gamed is "
                                       "sliced to match); None = all 805")
 

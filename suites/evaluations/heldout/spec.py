@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sftbench.common.config import Strict
+from sftbench.common.config import LocalPath, Strict
 
 
 class HeldoutSpec(Strict):
@@ -15,7 +14,7 @@ class HeldoutSpec(Strict):
     world prompts, disjoint from the eval prompts and the pool), `sidecar` (each dataset's `heldout.jsonl`, e.g.
     skillmix's `params.heldout`) or `file` (`path`: rows of instruction + output, the reference answers)."""
     source: Literal["world", "sidecar", "file"] = "world"
-    path: Path | None = None
+    path: LocalPath | None = None
     n: int = Field(100, ge=1, description="use the first n held-out prompts")
     max_new_tokens: int | None = Field(None, ge=1, description="default: generation.max_new_tokens")
 

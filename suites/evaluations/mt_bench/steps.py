@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from sftbench.common.rows import read_jsonl, write_jsonl
-from sftbench.suites.engine.step import Step, StepContext, step_kind
+from sftbench.suites.engine.step import Step, StepContext, one_gpu, step_kind
 
 
 def _data_dir(step: Step) -> Path | None:
     return Path(step.args["data_dir"]) if step.args.get("data_dir") else None
 
 
-@step_kind("mtanswers")
+@step_kind("mtanswers", resources=one_gpu)
 def answers_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     from sftbench.judges.mt_bench import answer_questions, load_mt_bench
     from sftbench.suites.models.generate import decoding_record, generate_chat

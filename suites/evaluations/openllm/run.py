@@ -31,7 +31,7 @@ from sftbench.suites.evaluations.openllm.catalog import (CATALOG, OPENLLM_V1, PR
                                     preset_tasks)
 from sftbench.suites.evaluations.openllm.data import Caches, LocalData, OpenLLMDataError, PreparedTask, data_error, hub_of, prepare_tasks
 from sftbench.suites.evaluations.openllm.results import average, column_result, flat_table, write_samples
-from sftbench.suites.engine.step import Step, StepContext, step_kind
+from sftbench.suites.engine.step import Step, StepContext, one_gpu, step_kind
 
 __all__ = ["run_openllm", "openllm_step", "OpenLLMConfig", "TaskSpec", "preset_tasks", "flat_table",
            "OpenLLMDataError", "CATALOG", "PRESETS", "OPENLLM_V1", "checkpoint_fingerprint", "RESULTS_FILE"]
@@ -117,7 +117,7 @@ def run_openllm(
     return result
 
 
-@step_kind("openllm")
+@step_kind("openllm", resources=one_gpu)
 def openllm_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     """One checkpoint's lm-eval tasks; returns the manifest stats (full results in `out/openllm_results.json`).
     lm-eval's response cache lives outside the step directory (runs/<suite>/lm_eval_cache), so a killed run

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sftbench.common.rows import read_jsonl, write_jsonl
-from sftbench.suites.engine.step import Step, StepContext, step_kind
+from sftbench.suites.engine.step import Step, StepContext, one_gpu, step_kind
 
 
 def input_identity(path: Path | None, field: str) -> str:
@@ -37,7 +37,7 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-@step_kind("wbanswers")
+@step_kind("wbanswers", resources=one_gpu)
 def answers_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     from sftbench.judges.wildbench import generate_outputs
     from sftbench.judges.wildbench.data import HUB_REVISION, HUB_TASKS

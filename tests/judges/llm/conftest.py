@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from sftbench.judges.llm.loopback import LoopbackServer
+from sftbench.judges.llm.loopback.server import LoopbackServer
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-7f3a9c21e5b84d06"
 KEY_ENV = "SFTBENCH_TEST_LLM_KEY"

@@ -9,11 +9,21 @@ import os
 import signal
 
 import pytest
-
-from sftbench.judges.llm import (BudgetExceeded, ChatRequest, ChatResponse, CostLedger, LLMClient, LLMRoleConfig,
-                        OpenAIProvider, ResponseCache, estimate_role_usd, estimate_usd)
+from sftbench.judges.llm import (
+    BudgetExceeded,
+    ChatRequest,
+    ChatResponse,
+    CostLedger,
+    LLMClient,
+    LLMRoleConfig,
+    OpenAIProvider,
+    ResponseCache,
+    estimate_role_usd,
+    estimate_usd,
+)
 from sftbench.judges.llm.ledger import DEFAULT_PRICES, lookup_price
-from sftbench.judges.llm.loopback import default_answer
+from sftbench.judges.llm.loopback.server import default_answer
+
 from tests.judges.llm.conftest import FAKE_KEY, KEY_ENV, files_containing
 
 PRICES = {"gpt-test": (1000.0, 3000.0)}  # USD per 1M tokens: 0.001 per prompt token, 0.003 per completion token

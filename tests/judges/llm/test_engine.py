@@ -7,9 +7,16 @@ import logging
 import time
 
 import pytest
+from sftbench.judges.llm import (
+    AnthropicProvider,
+    ChatRequest,
+    LLMClient,
+    LLMEndpointError,
+    LLMError,
+    OpenAIProvider,
+)
+from sftbench.judges.llm.loopback.server import default_answer
 
-from sftbench.judges.llm import (AnthropicProvider, ChatRequest, LLMClient, LLMEndpointError, LLMError, OpenAIProvider)
-from sftbench.judges.llm.loopback import default_answer
 from tests.judges.llm.conftest import FAKE_KEY, KEY_ENV
 
 

@@ -7,9 +7,15 @@ import importlib.util
 import math
 
 import pytest
-
-from sftbench.judges.llm import (ChatRequest, ClientPool, LLMRoleConfig, ResponseCache, make_llm_role,
-                        managed_endpoints, smollm2_gguf_path)
+from sftbench.judges.llm import (
+    ChatRequest,
+    ClientPool,
+    LLMRoleConfig,
+    ResponseCache,
+    make_llm_role,
+    managed_endpoints,
+    smollm2_gguf_path,
+)
 from sftbench.judges.protocols import PairwiseJudge
 
 QUESTION = {"instruction": "What is the capital of France?"}

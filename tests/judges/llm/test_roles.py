@@ -8,12 +8,19 @@ import re
 
 import pytest
 from pydantic import ValidationError
-
-from sftbench.judges.llm import (ClientPool, CostLedger, LLMRoleConfig, ParseFailure, PromptTemplate, ResponseCache,
-                        make_llm_role)
+from sftbench.judges.llm import (
+    ClientPool,
+    CostLedger,
+    LLMRoleConfig,
+    ParseFailure,
+    PromptTemplate,
+    ResponseCache,
+    make_llm_role,
+)
 from sftbench.judges.llm.prompts import PROMPTS_DIR
 from sftbench.judges.pairwise import annotate_pairs
 from sftbench.judges.protocols import PairwiseJudge, Rater, Teacher
+
 from tests.judges.llm.conftest import KEY_ENV
 
 

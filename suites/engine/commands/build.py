@@ -18,7 +18,7 @@ from sftbench.datasets_builders.builders.base import BuildContext
 from sftbench.datasets_builders.card import make_card
 from sftbench.datasets_builders.registry import get_builder, parse_params, prompt_ids, roles_used
 from sftbench.common.rows import Row, write_jsonl
-from sftbench.suites.data.steps import size_shortfall, warn
+from sftbench.suites.data.steps import build_warnings, warn
 from sftbench.suites.engine.roles import RoleSession, RolesSpec
 
 OUT_FIELDS = ("instruction", "input", "output", "messages")
@@ -26,8 +26,21 @@ OUT_FIELDS = ("instruction", "input", "output", "messages")
 
 def load_roles_file(path: str | Path) -> RolesSpec:
     """A YAML file shaped like a suite's `roles:` section (teacher / rater / judge)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    return RolesSpec.model_validate(data.get("roles", data))
+    from pydantic import ValidationError
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ValueError(f"{where}: --roles is not a YAML roles file ({getattr(exc, 'problem', exc)}); give a file "
+                         "with a suite-style `roles:` section") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: --roles must be a YAML mapping with a `roles:` section")
+    try:
+        return RolesSpec.model_validate(data.get("roles", data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{path}: roles.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def _pool(pool: str, skip_bad_rows: bool, cache_dir: Path | None) -> tuple[list[Row], dict[str, Any], dict]:
@@ -71,9 +84,10 @@ def build_to_file(builder: str, pool: str, out: Path, k: int | None, params: dic
     card["prompt_ids"] = prompt_ids(builder, parsed)
     if cost is not None:
         card["llm_cost"] = cost
-    if (shortfall := size_shortfall(builder, parsed, len(result.rows), len(rows))) is not None:
-        warn(shortfall)
-        card["warnings"] = [shortfall]
+    if warnings := build_warnings(builder, parsed, len(result.rows), {**pool_info, "rows": len(rows)}):
+        for message in warnings:
+            warn(message)
+        card["warnings"] = warnings
     _write_together(out, [{f: r[f] for f in OUT_FIELDS if f in r} for r in result.rows], result.sidecars, card)
     return card
 

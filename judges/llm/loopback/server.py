@@ -6,8 +6,14 @@ consumed in order) or at random (`fault_rate`). It records what a test needs to 
 billable answers, max requests in flight, arrival times per prompt. Used by the tests and the benchmark;
 also handy for dry runs of a suite with no model at all.
 
-Fault kinds: 429 (with Retry-After), 500, 503, 529, 400, slow (answers after `slow_s`), truncated (a 200
-whose JSON is cut), garbage (a 200 that is not JSON), drop (connection closed without an answer).
+Fault kinds: any HTTP status ("429" comes with Retry-After; "500", "503", "529", "400", "401", "403", ...),
+slow (answers after `slow_s`), truncated (a 200 whose JSON is cut), garbage (a 200 that is not JSON), drop
+(connection closed without an answer); in batches also expired (the item runs out of time).
+
+Prompt caching (`prompt_cache = True`): the server remembers system prompts it has seen and reports them as cached
+(OpenAI: `usage.prompt_tokens_details.cached_tokens`; Anthropic, only for a system block marked with cache_control:
+`cache_creation_input_tokens` the first time, `cache_read_input_tokens` after). Batch APIs (OpenAI Files + Batches,
+Anthropic Message Batches) are served by judges/llm/loopback_batch.py with the same answers and faults.
 """
 
 from __future__ import annotations
@@ -38,11 +44,17 @@ def count_tokens(text: str) -> int:
 class LoopbackServer:
     def __init__(self, latency_s: float = 0.0, fault_rate: float = 0.0, fault_kinds: tuple[str, ...] = ("429", "500"),
                  seed: int = 0, api_key: str | None = None, responder: Responder | None = None,
-                 slow_s: float = 5.0, retry_after: str = "0", model_suffix: str = "") -> None:
+                 slow_s: float = 5.0, retry_after: str = "0", model_suffix: str = "", prompt_cache: bool = False,
+                 batch_concurrency: int = 64) -> None:
         self.latency_s, self.fault_rate, self.fault_kinds = latency_s, fault_rate, fault_kinds
         self.api_key, self.responder, self.slow_s, self.retry_after = api_key, responder, slow_s, retry_after
-        self.model_suffix = model_suffix
+        self.model_suffix, self.prompt_cache = model_suffix, prompt_cache
         self.schedule: dict[str, list[str]] = {}   # substring of the last message -> faults to serve, in order
+        self._seen_prefixes: set[str] = set()      # system prompts the simulated prompt cache holds
+        self.batch_hold = False                    # batches wait while True (see loopback_batch.py)
+        self.batch_faults: list[str] = []          # one per created batch: "expire", "fail" or ""
+        from sftbench.judges.llm.loopback.batch import LoopbackBatches
+        self.batches = LoopbackBatches(self, batch_concurrency)
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -56,10 +68,11 @@ class LoopbackServer:
         self._loop = asyncio.new_event_loop()
 
         async def boot() -> None:
-            app = web.Application()
+            app = web.Application(client_max_size=512 * 1024 * 1024)
             app.router.add_post("/v1/chat/completions", self._openai)
             app.router.add_post("/v1/messages", self._anthropic)
             app.router.add_get("/v1/models", self._models)
+            self.batches.add_routes(app)
             self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
@@ -80,7 +93,15 @@ class LoopbackServer:
     def stop(self) -> None:
         if self._loop is None:
             return
+        asyncio.run_coroutine_threadsafe(self.batches.shutdown(), self._loop).result(10)
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)  # type: ignore[union-attr]
+
+        async def cancel_rest() -> None:  # handlers still sleeping (slow answers nobody waits for any more)
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(cancel_rest(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)  # type: ignore[union-attr]
         self._loop = None
@@ -108,6 +129,8 @@ class LoopbackServer:
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self.in_flight = self.max_in_flight = 0
         self.auth_failures = 0
+        self.batch_items = 0         # requests answered inside batches (billable ones also count in `billable`)
+        self.files_uploaded = self.batches_created = self.batch_polls = 0
 
     # --- behaviour ---------------------------------------------------------------------------------------------
     def _fault_for(self, last: str) -> str | None:
@@ -136,39 +159,33 @@ class LoopbackServer:
         finally:
             self.in_flight -= 1
 
-    async def _handle(self, request: web.Request, kind: str) -> web.StreamResponse:
-        body = await request.json()
+    def authorized(self, request: web.Request, kind: str) -> bool:
         sent_key = (request.headers.get("Authorization", "").removeprefix("Bearer ") if kind == "openai"
                     else request.headers.get("x-api-key", ""))
         if self.api_key is not None and sent_key != self.api_key:
             self.auth_failures += 1
-            return web.json_response({"error": {"message": f"Incorrect API key provided: {sent_key}",
-                                                "type": "invalid_request_error"}}, status=401)
-        messages = list(body["messages"])
-        if kind == "anthropic" and body.get("system"):
-            messages = [{"role": "system", "content": body["system"]}] + messages
-        last = messages[-1]["content"]
-        self.by_prompt[last] += 1
-        self.arrivals[last].append(time.monotonic())
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        fault = self._fault_for(last)
-        if fault:
-            self.faults_served[fault] += 1
-        if fault in ("429", "500", "503", "529", "400"):
+            return False
+        return True
+
+    @staticmethod
+    def auth_error(request: web.Request, kind: str) -> web.Response:
+        sent_key = (request.headers.get("Authorization", "").removeprefix("Bearer ") if kind == "openai"
+                    else request.headers.get("x-api-key", ""))
+        return web.json_response({"error": {"message": f"Incorrect API key provided: {sent_key}",
+                                            "type": "invalid_request_error"}}, status=401)
+
+    async def _handle(self, request: web.Request, kind: str) -> web.StreamResponse:
+        body = await request.json()
+        if not self.authorized(request, kind):
+            return self.auth_error(request, kind)
+        fault, payload = await self.process(kind, body)
+        if fault and fault.isdigit():  # an HTTP status: 429, 500, 503, 529, 400, 401, 403, 409, ...
             headers = {"Retry-After": self.retry_after} if fault == "429" else {}
             return web.json_response({"error": {"message": f"injected {fault}", "type": "injected"}},
                                      status=int(fault), headers=headers)
-        if fault == "slow":
-            await asyncio.sleep(self.slow_s)
         if fault == "drop":
             request.transport.close()  # type: ignore[union-attr]
             raise asyncio.CancelledError()
-        ans = self._answer(messages, body)
-        prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
-        model = body["model"] + self.model_suffix
-        payload = (self._openai_payload(body, ans, prompt_tokens, model) if kind == "openai"
-                   else self._anthropic_payload(ans, prompt_tokens, model))
         text = json.dumps(payload)
         if fault == "truncated":
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
@@ -177,7 +194,50 @@ class LoopbackServer:
         self.billable += 1
         return web.Response(text=text, content_type="application/json")
 
-    def _openai_payload(self, body: dict, ans: dict, prompt_tokens: int, model: str) -> dict[str, Any]:
+    async def process(self, kind: str, body: dict[str, Any], in_batch: bool = False
+                      ) -> tuple[str | None, dict[str, Any] | None]:
+        """(fault or None, answer payload or None for error faults): the part shared by direct and batch calls."""
+        messages = [{"role": m["role"], "content": _text(m["content"])} for m in body["messages"]]
+        marked = False
+        if kind == "anthropic" and body.get("system"):
+            system = body["system"]
+            marked = not isinstance(system, str) and any("cache_control" in b for b in system)
+            messages = [{"role": "system", "content": _text(system)}] + messages
+        last = messages[-1]["content"]
+        self.by_prompt[last] += 1
+        self.arrivals[last].append(time.monotonic())
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        fault = self._fault_for(last)
+        if fault:
+            self.faults_served[fault] += 1
+        if fault and (fault.isdigit() or fault == "expired"):
+            return fault, None
+        if fault == "slow" and not in_batch:
+            await asyncio.sleep(self.slow_s)
+        ans = self._answer(messages, body)
+        prompt_tokens = sum(count_tokens(m["content"]) for m in messages)
+        cached = self._prefix_cached(messages, kind, marked)
+        model = body["model"] + self.model_suffix
+        payload = (self._openai_payload(body, ans, prompt_tokens, model, cached) if kind == "openai"
+                   else self._anthropic_payload(ans, prompt_tokens, model, cached))
+        return fault, payload
+
+    def _prefix_cached(self, messages: list[dict[str, str]], kind: str, marked: bool) -> tuple[int, int] | None:
+        """(tokens read from, tokens written to) the simulated prompt cache; None when it is off."""
+        if not self.prompt_cache:
+            return None
+        system = messages[0]["content"] if messages[0]["role"] == "system" else None
+        if system is None or kind == "anthropic" and not marked:
+            return 0, 0
+        tokens = count_tokens(system)
+        if system in self._seen_prefixes:
+            return tokens, 0
+        self._seen_prefixes.add(system)
+        return 0, tokens if kind == "anthropic" else 0
+
+    def _openai_payload(self, body: dict, ans: dict, prompt_tokens: int, model: str,
+                        cached: tuple[int, int] | None = None) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": ans["text"]},
                                   "finish_reason": ans["finish"]}
         if body.get("logprobs"):
@@ -192,15 +252,23 @@ class LoopbackServer:
                                                  for t, lp in top[:n]]})
             choice["logprobs"] = {"content": content, "refusal": None}
         completion_tokens = count_tokens(ans["text"])
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}
+        if cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached[0]}
         return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [choice], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                               "total_tokens": prompt_tokens + completion_tokens}}
+                "choices": [choice], "usage": usage}
 
-    def _anthropic_payload(self, ans: dict, prompt_tokens: int, model: str) -> dict[str, Any]:
+    def _anthropic_payload(self, ans: dict, prompt_tokens: int, model: str,
+                           cached: tuple[int, int] | None = None) -> dict[str, Any]:
+        usage: dict[str, Any] = {"input_tokens": prompt_tokens, "output_tokens": count_tokens(ans["text"])}
+        if cached is not None:
+            usage.update(input_tokens=prompt_tokens - cached[0] - cached[1], cache_read_input_tokens=cached[0],
+                         cache_creation_input_tokens=cached[1])
         return {"id": "msg_loopback", "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": ans["text"]}],
                 "stop_reason": "max_tokens" if ans["finish"] == "length" else "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": prompt_tokens, "output_tokens": count_tokens(ans["text"])}}
+                "usage": usage}
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai")
@@ -210,6 +278,13 @@ class LoopbackServer:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [{"id": "loopback", "object": "model"}]})
+
+
+def _text(content: Any) -> str:
+    """A message's or system prompt's text: a string, or a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    return "".join(str(block.get("text", "")) for block in content)
 
 
 __all__ = ["LoopbackServer", "default_answer", "count_tokens"]

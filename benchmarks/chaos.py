@@ -1,0 +1,99 @@
+"""The longer kill -9 campaign (CI runs three kills in tests/suites/test_reliability.py): a small suite is killed
+at N random moments (a seeded draw over the clean run's duration, every third one the moment a training
+checkpoint appears, i.e. mid-save), resumed after each kill, and finally compared with a run never killed:
+leaderboard equal, every training step's weights byte-identical, no temporary directory or resume checkpoint left.
+
+    python benchmarks/chaos.py --kills 12 [--seed 7]
+
+Prints one row per kill (when, which step was being written, what the resume found) and the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def suite_file(folder: Path) -> Path:
+    data = yaml.safe_load((ROOT / "tests" / "assets" / "tiny_suite.yaml").read_text())
+    data.update(name="chaos", datasets=data["datasets"][:2])
+    data["recipe"] = {**data["recipe"], "epochs": 2, "save_steps": 2}
+    data["leaderboard"].update(noise_floor_sample=0, n_bootstrap_lc=0)
+    path = folder / "chaos.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start(suite: Path, runs: Path, store: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sftbench.suites.engine.cli", "run", str(suite), "--runs-dir",
+                             str(runs), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SFTBENCH_STORE": str(store)}, cwd=ROOT, start_new_session=True)
+
+
+def writing(store: Path) -> str:
+    tmp = sorted(p.name.split("~")[0][5:] for p in store.glob(".tmp-*"))
+    ckpt = sorted(p.parent.name + "/" + p.name for p in store.glob(".resume/*/checkpoint-*"))
+    return ", ".join(tmp + ckpt[-1:]) or "(between steps)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sftbench-chaos-") as d:
+        folder = Path(d)
+        suite = suite_file(folder)
+        t0 = time.time()
+        clean = start(suite, folder / "clean", folder / "clean-store")
+        _, err = clean.communicate()
+        duration = time.time() - t0
+        if clean.returncode != 0:
+            print(err[-3000:])
+            return 1
+        rng = random.Random(args.seed)
+        store, runs = folder / "store", folder / "runs"
+        print(f"clean run: {duration:.1f}s\n\n| kill | at s | writing when killed | resume |\n|---|---|---|---|")
+        for i in range(1, args.kills + 1):
+            proc, began = start(suite, runs, store), time.time()
+            if i % 3 == 0:
+                while time.time() - began < duration and not list(store.glob(".resume/*/checkpoint-*")):
+                    time.sleep(0.005)
+            else:
+                time.sleep(rng.uniform(0.05, 0.95) * duration)
+            state = writing(store)
+            outcome = "finished before the kill" if proc.poll() is not None else "killed"
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            print(f"| {i} | {time.time() - began:.1f} | {state} | {outcome} |")
+        final = start(suite, runs, store)
+        _, err = final.communicate()
+        if final.returncode != 0:
+            print(err[-3000:])
+            return 1
+        board = json.loads((runs / "chaos" / "leaderboard.json").read_text())["leaderboard"]
+        same_board = board == json.loads((folder / "clean" / "chaos" / "leaderboard.json").read_text())["leaderboard"]
+        same_weights = all((t / "model.safetensors").read_bytes() ==
+                           (folder / "clean-store" / t.name / "model.safetensors").read_bytes()
+                           for t in store.glob("train-*"))
+        leftovers = [p.name for p in [*store.glob(".tmp-*"), *store.glob(".resume/*")]]
+        print(f"\nafter {args.kills} kills: leaderboard identical: {same_board}; weights byte-identical: "
+              f"{same_weights}; leftovers: {leftovers or 'none'}")
+        return 0 if same_board and same_weights and not leftovers else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

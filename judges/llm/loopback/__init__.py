@@ -1,0 +1,1 @@
+"""A real loopback OpenAI/Anthropic-compatible HTTP server (chat, logprobs, faults, Files and Batches): the local stand-in every LLM test and benchmark talks to."""
