@@ -3,7 +3,8 @@
 Either the released lists (`datasets/<generator>/skills.txt`, `queries.txt` of princeton-pli/Instruct-SkillMix at a
 pinned commit, sha256-verified, cached; a local copy may stand in), or lists the teacher writes: SDA (asked
 directly) or SDD (the skills each seed example needs, from a seed dataset). Lists are parsed as upstream: skills
-one per line; query types split on '###', each '**Name**' followed by its definition.
+one per line; query types split on '###', each '**Name**' followed by its definition. A native teacher (the
+world's, datasets_builders/native.py) extracts SDA and SDD lists itself, from its own skills, with no prompt.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.datasets_builders.native import NativeTeacher
 from sftbench.common.rows import Row
 from sftbench.judges.prompt_registry import fetch_pinned, fill, load_prompt, raw_url
 
@@ -131,5 +133,19 @@ def extract_sdd(calls: LLMCalls, seed_rows: Sequence[Row], n_rows: int, n_querie
                              "prompts": {"skills": prompt.card(), "queries": query_card}}
 
 
+def extract_native(teacher: NativeTeacher, how: str, seed_rows: Sequence[Row], n_skills: int, n_rows: int,
+                   n_queries: int, seed: int, per_row: int = 3) -> tuple[list[str], list[QueryType], dict[str, Any]]:
+    """SDA (`how='sda'`: up to n_skills named by the teacher) or SDD (the skills of `n_rows` seeded-random seed
+    examples, up to `per_row` each, merged in order, as `extract_sdd`) by a native teacher; its query types."""
+    if how == "sda":
+        skills, extra = teacher.name_skills(n_skills, seed), {}
+    else:
+        sample = random.Random(seed).sample(list(seed_rows), min(n_rows, len(seed_rows)))
+        skills = _unique([s for row in sample for s in teacher.skills_needed(row)[:per_row]])
+        extra = {"seed_rows": len(sample)}
+    queries = [QueryType(q, q) for q in teacher.name_query_types(n_queries)]
+    return skills, queries, {"extracted": how, "by": "native teacher (no prompt)", **extra}
+
+
 __all__ = ["QueryType", "parse_skills", "parse_query_types", "load_released", "extract_sda", "extract_sdd",
-           "RELEASED_SHA256"]
+           "extract_native", "RELEASED_SHA256"]

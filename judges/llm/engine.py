@@ -108,6 +108,7 @@ class LLMClient:
         self.possibly_billed = 0    # attempts abandoned after the request went out
         self._box: list[Any] = [None]  # the aiohttp session, in a box a finalizer can close after GC
         self._semaphore: asyncio.Semaphore | None = None
+        self.shared_slots: Any = None  # SharedSlots (judges/llm/shared.py): the endpoint's limit across processes
         self._inflight: dict[str, asyncio.Future] = {}
         self._first_done: asyncio.Event | None = None  # set once the client's first attempt has an outcome
         self._first_taken = False
@@ -319,9 +320,14 @@ class LLMClient:
                             self.health.check()
                             if not held and self.ledger is not None:  # may raise BudgetExceeded
                                 held.append(self.ledger.reserve(self.provider_name, request))
+                            slot = await self.shared_slots.acquire() if self.shared_slots is not None else None
                             self.requests_sent += 1
-                            response = await asyncio.wait_for(self.provider.complete(request, self._session),
-                                                              self.timeout_s)
+                            try:
+                                response = await asyncio.wait_for(self.provider.complete(request, self._session),
+                                                                  self.timeout_s)
+                            finally:
+                                if slot is not None:
+                                    self.shared_slots.release(slot)
                         finally:
                             if first:
                                 self._first_done.set()  # type: ignore[union-attr]

@@ -61,12 +61,17 @@ class ClientPool:
         self.cache, self.ledger = cache, ledger
         self._clients: dict[tuple, LLMClient] = {}
         self.batch_dir: Path | None = None
+        self.coordination: Path | None = None  # a folder every process of the run sees (judges/llm/shared.py)
 
     def get(self, cfg: LLMRoleConfig) -> LLMClient:
         where = cfg.base_url or (str(cfg.resolved_model_path()) if cfg.provider == "local" else "")
         key = (cfg.provider, where, cfg.key_env(), cfg.batch, cfg.prompt_cache if cfg.provider == "anthropic" else None)
         if key not in self._clients:
-            self._clients[key] = make_client(cfg, self.cache, self.ledger, batch_dir=self.batch_dir)
+            client = make_client(cfg, self.cache, self.ledger, batch_dir=self.batch_dir)
+            if self.coordination is not None:  # several processes share this endpoint's concurrency
+                from sftbench.judges.llm.shared import SharedSlots
+                client.shared_slots = SharedSlots(self.coordination, "|".join(map(str, key[:3])), client.concurrency)
+            self._clients[key] = client
         return self._clients[key]
 
     def set_batch_dir(self, batch_dir: str | Path | None) -> None:

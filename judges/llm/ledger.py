@@ -142,6 +142,7 @@ class CostLedger:
         self.retries: dict[str, int] = {}
         self.by_model: dict[str, dict[str, float]] = {}
         self._warned: set[str] = set()
+        self.shared: Any = None  # a SharedBudget (judges/llm/shared.py) when several processes share one budget
 
     def set_prices(self, overrides: Mapping[str, Any]) -> None:
         with self._lock:
@@ -174,12 +175,21 @@ class CostLedger:
                     f"budget max_usd={self.max_usd:.4f} would be exceeded: spent {spent:.4f}{maybe}, in flight up "
                     f"to {self._reserved:.4f}, this call up to {estimate:.4f} ({request.model}); finished answers "
                     "stay cached, re-run with a larger budget to continue")
+            if self.shared is not None:  # the run's budget across every process that shares it
+                booked, spent_all, inflight_all = self.shared.reserve(estimate)
+                if not booked:
+                    raise BudgetExceeded(
+                        f"budget max_usd={self.max_usd:.4f} would be exceeded: the run's processes together spent "
+                        f"{spent_all:.4f}, in flight up to {inflight_all:.4f}, this call up to {estimate:.4f} "
+                        f"({request.model}); finished answers stay cached, re-run with a larger budget to continue")
             self._reserved += estimate
             return estimate
 
     def release(self, reservation: float) -> None:
         with self._lock:
             self._reserved = max(0.0, self._reserved - reservation)
+        if self.shared is not None and reservation:
+            self.shared.settle(reservation)
 
     def _entry(self, model: str) -> dict[str, float]:
         return self.by_model.setdefault(model, {k: 0.0 if k == "usd" else 0 for k in _ENTRY_KEYS})
@@ -196,6 +206,8 @@ class CostLedger:
             usd = price.cost(prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, batch)
             list_usd = price.cost(prompt_tokens, completion_tokens)
             no_batch_usd = price.cost(prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens)
+        if self.shared is not None:
+            self.shared.settle(reservation, usd)
         with self._lock:
             self._reserved = max(0.0, self._reserved - reservation)
             self.calls += 1
@@ -237,6 +249,8 @@ class CostLedger:
         """An attempt abandoned after the request went out (timeout, dropped connection, unreadable answer): the
         provider may bill it. Adds its pessimistic cost (prompt estimate + max_tokens) to the upper bound."""
         estimate = self.estimate(provider, request) or 0.0
+        if self.shared is not None:
+            self.shared.settle(0.0, estimate)
         with self._lock:
             self.possibly_billed_calls += 1
             self.possibly_billed_usd += estimate

@@ -145,7 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="local executor: steps at once, each in a worker process")
     p.add_argument("--address", help="ray executor: the cluster's address (default: start a local Ray instance)")
     p.add_argument("--max-usd", type=float, help="LLM API budget in USD: the run stops before spending more (finished "
-                   "steps kept); default: $SFTBENCH_MAX_USD, else the estimate's worst case once confirmed")
+                   "steps kept); default: $SFTBENCH_MAX_USD, else the cost estimate's worst case")
     p.add_argument("--yes", "-y", action="store_true", help="proceed without asking when the cost estimate is above "
                    "the budget (or above $5 with no budget)")
     p.set_defaults(func=cmd_run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -53,6 +54,8 @@ def run_step(step: Step, store: Store, ctx: StepContext, say: Callable[[str], No
                 return False
             moved = store.quarantine(step.key, problem)
             say(f"[yellow]{step.key.dirname}: damaged ({problem}); moved aside to {moved}; computing it again[/]")
+        for leftover in store.root.glob(f".tmp-{step.key.dirname}~*"):  # a writer that died (we hold the lease)
+            shutil.rmtree(leftover, ignore_errors=True)
         body = step_body(step)
         inputs = {name: store.root / dirname for name, dirname in step.deps.items()}
         with store.writing(step.key, seed=step.seed) as (out, extra):
@@ -85,14 +88,18 @@ def execute(plan: Plan, say: Callable[[str], None] = console.print, executor: st
         if adopt(plan.view, plan.store, step):
             say(f"[dim]moved {step.key.dirname} from {plan.view} into the store {plan.store.root}[/]")
     write_index(plan.view, plan.store, plan.steps)
-    settings = {"store": str(plan.store.root), "threads": plan.threads, "progress": plan.progress and jobs == 1
-                and executor == "local", "max_usd": plan.max_usd}
+    alone = jobs == 1 and executor == "local"
+    settings = {"store": str(plan.store.root), "threads": plan.threads, "progress": plan.progress and alone,
+                "max_usd": plan.max_usd,  # with several processes, LLM limits and the budget are shared through:
+                "coordination": None if alone else str(plan.store.root / ".coord" / uuid.uuid4().hex[:12])}
     backend = make_backend(executor, jobs, address, settings, say)
     try:
         return run_dag(plan, backend, say, on_finished=lambda step: link(plan.view, plan.store, step))
     finally:
         backend.close()
         write_index(plan.view, plan.store, plan.steps)
+        if settings["coordination"]:
+            shutil.rmtree(settings["coordination"], ignore_errors=True)
 
 
 def make_backend(executor: str, jobs: int, address: str | None, settings: dict[str, Any],

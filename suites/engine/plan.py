@@ -184,10 +184,11 @@ class PlanBuilder:
         that evaluation's metric to the key."""
         recipe = self.suite.recipe_for(seed)
         data = self.built[dataset]
-        # report_to (where logs go) stays out of the key: a step trained with any trackers is the same step
+        # where logs go and how many processes train stay out of the key (recipes.LOGGING_FIELDS)
         config = {"recipe": recipe.result_fields(), "template": self.suite.template}
         inputs = {"base": self.base.hash, "data": data.hash}
-        deps, args = {"base": self.base, "data": data}, {"report_to": list(recipe.report_to)}
+        deps = {"base": self.base, "data": data}
+        args: dict[str, Any] = {"report_to": list(recipe.report_to), "workers": recipe.gpus_per_run}
         if recipe.select != "last":  # only then: the hashes of select: last steps stay as they were
             selection = self._selection(recipe, data)
             config.update(selection.config)

@@ -72,7 +72,10 @@ def role_identity(role: str, spec: RoleSpec) -> dict:
 class RoleSession:
     """Live roles for one run. Use as a context manager; `get(name)` builds a role on first use."""
 
-    def __init__(self, roles: RolesSpec, store_root: Path, max_usd: float | None = None, progress: bool = False):
+    def __init__(self, roles: RolesSpec, store_root: Path, max_usd: float | None = None, progress: bool = False,
+                 coordination: Path | None = None):
+        """`coordination`: a folder shared by every process of the run; then each endpoint's concurrency and the
+        budget hold for all of them together (judges/llm/shared.py)."""
         self.specs = {name: getattr(roles, name) for name in ROLE_NAMES}
         self.root, self.max_usd, self.progress = Path(store_root), max_usd, progress
         self._roles: dict[str, Any] = {}
@@ -83,8 +86,17 @@ class RoleSession:
         if any(s.provider != "world" for s in self.specs.values()):
             from sftbench.judges.llm import ClientPool, CostLedger, ResponseCache
             self.root.mkdir(parents=True, exist_ok=True)
-            self.ledger = CostLedger(max_usd=max_usd)
+            prices: dict[str, Any] = {}  # every role's price overrides, also for clients made outside make_llm_role
+            for name, spec in self.specs.items():
+                if spec.provider != "world":
+                    prices.update({m: p.model_dump() for m, p in llm_config(name, spec).prices.items()})
+            self.ledger = CostLedger(prices=prices, max_usd=max_usd)
             self._pool = ClientPool(ResponseCache(self.root / "llm_cache.sqlite"), self.ledger)
+            if coordination is not None:
+                from sftbench.judges.llm.shared import SharedBudget
+                self._pool.coordination = Path(coordination)
+                if max_usd is not None:
+                    self.ledger.shared = SharedBudget(Path(coordination) / "budget.json", max_usd)
 
     def __enter__(self) -> "RoleSession":
         return self

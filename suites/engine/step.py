@@ -100,8 +100,10 @@ class StepContext:
     """What a process lends the steps it runs: the store, CPU threads, progress display and live LLM roles (one
     RoleSession per distinct `roles` config, so managed servers start once and are stopped on `close`)."""
 
-    def __init__(self, store: Store, threads: int = 1, progress: bool = True, max_usd: float | None = None):
+    def __init__(self, store: Store, threads: int = 1, progress: bool = True, max_usd: float | None = None,
+                 coordination: str | Path | None = None):
         self.store, self.threads, self.progress, self.max_usd = store, threads, progress, max_usd
+        self.coordination = Path(coordination) if coordination else None  # limits shared with other processes
         self._sessions: dict[str, Any] = {}
         self._stack = ExitStack()
 
@@ -111,7 +113,7 @@ class StepContext:
         if key not in self._sessions:
             from sftbench.suites.engine.roles import RoleSession, RolesSpec
             session = RoleSession(RolesSpec.model_validate(roles_config), self.store.root, max_usd=self.max_usd,
-                                  progress=self.progress)
+                                  progress=self.progress, coordination=self.coordination)
             self._sessions[key] = self._stack.enter_context(session)
         return self._sessions[key]
 

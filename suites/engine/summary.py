@@ -124,12 +124,14 @@ def run_summary(plan: Plan, ran: list[str], wall_s: float, root: Path) -> list[s
     by_kind: dict[str, float] = defaultdict(float)
     gpu_s = 0.0
     llm: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    usd_by_kind: dict[str, float] = defaultdict(float)
     for step in plan.steps:
         if step.key.dirname not in ran:
             continue
         manifest = read_json(plan.store.path(step.key) / "manifest.json")
         by_kind[step.key.kind] += manifest.get("wall_time_s", 0.0)
         gpu_s += manifest.get("wall_time_s", 0.0) * len(manifest.get("hardware", {}).get("gpus") or [])
+        usd_by_kind[step.key.kind] += (manifest.get("llm_cost") or {}).get("usd", 0.0) or 0.0
         for model, entry in (manifest.get("llm_cost") or {}).get("by_model", {}).items():
             for k in ("calls", "cached_calls", "usd"):
                 llm[model][k] += entry.get(k, 0) or 0
@@ -143,6 +145,9 @@ def run_summary(plan: Plan, ran: list[str], wall_s: float, root: Path) -> list[s
                      f"{int(e['cached_calls'])} cache hits, ${e['usd']:.4f}")
     if not llm:
         lines.append("LLM calls: none (world roles, or every answer cached)")
+    elif any(usd_by_kind.values()):
+        lines.append("LLM $ per step kind: " + ", ".join(f"{k} ${v:.4f}" for k, v in sorted(
+            usd_by_kind.items(), key=lambda kv: -kv[1]) if v))
     lines.append(f"files: {root}/leaderboard.{{md,csv,json,tex,html}}, {root}/results.json, "
                  f"{root}/suite.resolved.yaml; steps under {plan.store.root}")
     return lines

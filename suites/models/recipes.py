@@ -24,7 +24,9 @@ from sftbench.suites.models.chat_templates import get_template
 
 PRESET_DIR = Path(__file__).parents[1] / "recipes"
 DEFAULT_TEMPLATE = "alpaca"
-LOGGING_FIELDS = frozenset({"report_to"})  # where logs go, never what is trained: kept out of every key
+# Where logs go and how many processes share the work, never what is trained: kept out of every step key and
+# resume fingerprint (N processes train the single process's weights, to float tolerance, with the same global batch)
+LOGGING_FIELDS = frozenset({"report_to", "gpus_per_run"})
 
 
 class LoraSpec(BaseModel):
@@ -83,6 +85,9 @@ class Recipe(BaseModel):
     report_to: tuple[Literal["tensorboard", "wandb", "mlflow"], ...] = Field(
         (), description="send training logs to these trackers (transformers' integrations); logging only: outside "
         "step keys and resume fingerprints (LOGGING_FIELDS)")
+
+    gpus_per_run: int = Field(1, ge=1, description="processes of one fine-tune (distributed data parallel): GPUs "
+                              "on a GPU box or cluster, CPU processes (gloo) without GPUs; outside step keys")
 
     @field_validator("report_to", mode="before")
     @classmethod

@@ -60,11 +60,45 @@ def train_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext)
         module, _, function = selection["factory"].partition(":")
         factory = getattr(importlib.import_module(module), function)
         metric = factory(selection["params"], inputs, ctx, resume, step.key.name)
-    recipe = Recipe.model_validate({**step.config["recipe"], "report_to": step.args.get("report_to", [])})
+    workers = int(step.args.get("workers", 1))
+    recipe = Recipe.model_validate({**step.config["recipe"], "report_to": step.args.get("report_to", []),
+                                    "gpus_per_run": workers})
+    if workers > 1:
+        if metric is not None:
+            raise ValueError("recipe.gpus_per_run > 1 with recipe.select: best_heldout is not supported yet (the "
+                             "held-out judge runs in the training process); use gpus_per_run: 1 for this recipe")
+        return {"stats": launch_distributed(inputs, recipe, step.config["template"], out, resume, ctx.threads, workers)}
     stats = sft_train(inputs["base"], read_jsonl(inputs["data"] / "dataset.jsonl"), recipe, step.config["template"],
                       out, threads=ctx.threads, progress=ctx.progress, resume_dir=resume, heldout_metric=metric,
                       run_name=step.key.name)
     return {"stats": metric.annotate(stats, out) if metric is not None else stats}
+
+
+def launch_distributed(inputs: dict[str, Path], recipe: Any, template: str, out: Path, resume: Path, threads: int,
+                       workers: int) -> dict:
+    """One fine-tune over `workers` processes (torchrun: NCCL on the GPUs this process may use, gloo on CPU), each
+    running sftbench's training entry point; rank 0 writes the checkpoint into `out`."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(workers), "--master_addr",
+               "127.0.0.1", "--master_port", str(port), "-m", "sftbench.suites.models.train_launch",
+               "--base", str(inputs["base"]), "--data", str(inputs["data"] / "dataset.jsonl"),
+               "--recipe", json.dumps(recipe.model_dump(mode="json")), "--template", template, "--out", str(out),
+               "--resume-dir", str(resume), "--threads", str(threads), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"distributed training ({workers} processes) failed with exit code {done.returncode}: "
+                           f"{done.stderr[-2000:]}")
+    stats = json.loads((out / "train_stats.json").read_text())
+    (out / "train_stats.json").unlink()
+    return stats
 
 
 @step_kind("generate", resources=one_gpu)

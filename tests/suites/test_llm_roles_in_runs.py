@@ -38,7 +38,7 @@ def server(monkeypatch):
 def test_budget_stops_before_exceeding_and_a_rerun_reuses_every_paid_answer(tmp_path, server, capsys):
     runs = tmp_path / "runs"
     # ~100 prompt tokens per call at $10,000 per 1M tokens: about $1 a call, so $5 stops the first judging step.
-    assert run(runs, judge_set(server, price=10_000.0), extra=("--max-usd", "5")) == 1
+    assert run(runs, judge_set(server, price=10_000.0), extra=("--max-usd", "5", "--yes")) == 1
     err = capsys.readouterr().err
     assert "BudgetExceeded" in err and "finished steps are kept" in err
     root = runs / "tiny"
@@ -47,7 +47,7 @@ def test_budget_stops_before_exceeding_and_a_rerun_reuses_every_paid_answer(tmp_
     paid_before = server.billable
     assert 0 < paid_before <= 5
 
-    assert run(runs, judge_set(server, price=10_000.0), extra=("--max-usd", "1000")) == 0
+    assert run(runs, judge_set(server, price=10_000.0), extra=("--max-usd", "1000", "--yes")) == 0
     lctable = json.loads(next(root.glob("lctable-*/manifest.json")).read_text())
     assert lctable["llm_cost"]["cached_calls"] == paid_before  # answers paid for before are not bought again
     assert lctable["llm_cost"]["usd"] <= 1000

@@ -96,7 +96,7 @@ def run_dag(plan: Plan, backend: Backend, say: Callable[[str], None], tick_s: fl
                 handle = backend.submit(step)
                 running[handle] = step
                 pending.remove(step)
-                progress.running[step.key.dirname] = (backend.where(handle), time.time())
+                progress.running[step.key.dirname] = ("submitted", time.time())
         if not running:
             break
         for handle, out in backend.wait(list(running), timeout=min(tick_s, 1.0)):
@@ -122,6 +122,9 @@ def run_dag(plan: Plan, backend: Backend, say: Callable[[str], None], tick_s: fl
                 progress.cached += 1
                 say(f"{prefix} [dim]cached[/]")
         if time.time() - last_tick >= tick_s and running:
+            for handle, step in running.items():  # where each running step is, as the backend knows it now
+                since = progress.running[step.key.dirname][1]
+                progress.running[step.key.dirname] = (backend.where(handle), since)
             say(f"[dim]{progress.line()}[/]")
             last_tick = time.time()
     if failures:

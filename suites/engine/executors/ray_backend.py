@@ -99,7 +99,14 @@ class RayBackend:
         return 1 << 30  # Ray queues tasks until their resources are free
 
     def where(self, handle: Any) -> str:
-        return "ray"
+        """The node a running task is on, when Ray's state API answers (a dashboard-less cluster: "ray")."""
+        try:
+            from ray.util.state import get_task
+            task = get_task(handle.task_id().hex(), timeout=2)
+            node = getattr(task, "node_id", None) if task is not None else None
+            return f"node {node[:8]}" if node else "ray (queued)"
+        except Exception:  # noqa: BLE001 - no state API here: the node is reported when the step ends
+            return "ray"
 
     def close(self) -> None:
         if self.started:

@@ -21,9 +21,11 @@ LOGS = ".logs"
 
 
 def context_for(settings: dict[str, Any]) -> StepContext:
-    key = (settings["store"], settings["threads"], settings["progress"], settings.get("max_usd"))
+    key = (settings["store"], settings["threads"], settings["progress"], settings.get("max_usd"),
+           settings.get("coordination"))
     if key not in _CONTEXTS:
-        ctx = StepContext(Store(settings["store"]), settings["threads"], settings["progress"], settings.get("max_usd"))
+        ctx = StepContext(Store(settings["store"]), settings["threads"], settings["progress"], settings.get("max_usd"),
+                          settings.get("coordination"))
         _CONTEXTS[key] = ctx
         multiprocessing.util.Finalize(None, ctx.close, exitpriority=10)  # servers stop when the worker exits
     return _CONTEXTS[key]

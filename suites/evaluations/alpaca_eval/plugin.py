@@ -167,8 +167,10 @@ class AlpacaEval(Evaluation):
             return {"judge": suite.world.eval_prompts}
         if kind == "aejudge":
             return {"judge": spec.max_instances or ALPACA_EVAL_PROMPTS}
-        if kind == "noisefloor":
-            return {"judge": suite.leaderboard.noise_floor_sample}
+        if kind == "noisefloor":  # a sample of the stored annotations, at most all of them
+            n_eval = spec.max_instances or ALPACA_EVAL_PROMPTS if spec.eval_set == "alpaca_eval_2" else \
+                suite.world.eval_prompts
+            return {"judge": min(suite.leaderboard.noise_floor_sample, n_eval * len(suite.datasets) * len(suite.seeds))}
         return {}
 
     def preflight(self, suite: Any, spec: AlpacaEvalSpec, pending: set[str]) -> None:
