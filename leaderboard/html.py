@@ -8,7 +8,8 @@ import re
 from html import escape
 
 from sftbench.leaderboard import plots
-from sftbench.leaderboard.render_text import ci, group_text, noise_texts, settings_text
+from sftbench.leaderboard.power import mde_note
+from sftbench.leaderboard.render_text import ci, group_text, mde_by_column, noise_texts, settings_text
 from sftbench.leaderboard.stats import Report, RowStats, TableStats
 from sftbench.leaderboard.table_rows import Cell, Header, comparison_table, main_table, summary_lines
 
@@ -103,10 +104,10 @@ def _leaderboard(t: TableStats, i: int, sort_by: str) -> tuple[str, list[RowStat
             rows)
 
 
-def _comparisons(t: TableStats, i: int, sort_by: str) -> str:
+def _comparisons(t: TableStats, i: int, sort_by: str, mde: dict | None = None) -> str:
     if not t.reference or not t.comparisons:
         return ""
-    headers, body = comparison_table(t, sort_by)
+    headers, body = comparison_table(t, sort_by, mde)
     rows = "".join(f'<tr data-dataset="{escape(cells[0].text)}">' + "".join(_td(c) for c in cells) + "</tr>"
                    for cells in body)
     return (f"<h3>Paired comparisons against <code>{escape(t.reference)}</code> (points)</h3>"
@@ -151,10 +152,11 @@ def to_html(report: Report) -> str:
         sections.append(
             f'<section class="base-model" id="table-{i}"><h2>{escape(t.base_model)}</h2>'
             f'<p class="meta">{escape(meta)}; seeds per dataset: {max(len(r.seeds) for r in t.rows)}. Click a column '
-            f"header to sort.</p>{table}{summary}{_comparisons(t, i, sort_by)}{notes}"
+            f"header to sort.</p>{table}{summary}{_comparisons(t, i, sort_by, mde_by_column(report))}{notes}"
             f"{_figure(plots.length_plot(t, sort_by), f'plot-length-{i}')}"
             f"{_figure(plots.bars_plot(t, sort_by), f'plot-bars-{i}')}{_provenance(t, i, rows)}</section>")
-    footer = "".join(f"<p>{escape(line)}</p>" for line in [*noise_texts(report), settings_text(report)])
+    lines = [*noise_texts(report), settings_text(report), *filter(None, [mde_note(report)])]
+    footer = "".join(f"<p>{escape(line)}</p>" for line in lines)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>sftbench leaderboard: '
             f"{escape(report.suite)}</title><style>{CSS}</style></head><body>"
             f"<h1>Leaderboard: {escape(report.suite)}</h1>{''.join(sections)}"

@@ -7,6 +7,7 @@ import io
 import pandas as pd
 from tabulate import tabulate
 
+from sftbench.leaderboard.power import designs, mde_note
 from sftbench.leaderboard.stats import GroupStats, Report, TableStats
 from sftbench.leaderboard.table_rows import (CI_KIND, Cell, comparison_table, fingerprint_label, flat_rows,
                                              main_table, summary_lines)
@@ -67,11 +68,17 @@ def to_markdown(report: Report) -> str:
                      f"; seeds per dataset: {max(len(r.seeds) for r in t.rows)}.\n")
         parts += [line + "\n" for line in summary_lines(report, t)]
         if t.reference and t.comparisons:
-            headers, body = comparison_table(t, report.settings.sort_by)
+            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report))
             parts.append(f"### Paired comparisons against `{t.reference}` (points)\n\n{_md_table(headers, body)}\n")
         parts += [f"Note: {n}.\n" for n in _notes(t)]
     parts += [line + "\n" for line in noise_texts(report)] + [settings_text(report) + "\n"]
+    if (note := mde_note(report)) is not None:
+        parts.append(note + ".\n")
     return "\n".join(parts)
+
+
+def mde_by_column(report: Report) -> dict[tuple[str, str], float]:
+    return {(d.benchmark, d.column): d.mde() for d in designs(report)}
 
 
 def _notes(t: TableStats) -> list[str]:
@@ -125,7 +132,7 @@ def to_latex(report: Report) -> str:
         scored = "; ".join(tex(group_text(g)) for g in t.groups)
         out += _tex_tabular(headers, body, f"{tex(t.base_model)}: {scored}. 95\\% bootstrap CIs in brackets.")
         if t.reference and t.comparisons:
-            headers, body = comparison_table(t, report.settings.sort_by)
+            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report))
             out += _tex_tabular(headers, body, f"Paired comparisons against {tex(t.reference)} (points): differences "
                                 f"with per-comparison (unadjusted) 95\\% CIs; verdicts from Holm-adjusted p-values "
                                 f"($\\alpha={report.settings.alpha:g}$).")

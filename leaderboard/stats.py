@@ -47,6 +47,8 @@ class Settings:
     seed: int = 0
     reference: str | None = None  # default: the first dataset
     sort_by: str = "lc_win_rate"  # a column key (or benchmark.key), or "name"; unknown keys: the first primary
+    equivalence_margin: dict[str, float] = field(default_factory=dict)  # column (key or benchmark.key) -> ±m points
+    gate: list[str] | None = None  # columns (or whole evaluations) `sftbench compare` fails on; None: all tested
 
     @classmethod
     def from_spec(cls, spec: Any = None, **overrides: Any) -> "Settings":
@@ -80,6 +82,17 @@ class Comparison:
     test: str
     verdict: str
     noise_floor: float | None = None   # 95% band of a difference produced by re-judging alone (column units)
+    se: float | None = None            # the difference's standard error and degrees of freedom (power, TOST)
+    df: float | None = None
+    var_units: float | None = None     # the part of se**2 from the units (prompts, items) ...
+    var_seeds: float | None = None     # ... and from training seeds (None: one seed, unknown)
+    df_units: float | None = None      # ... and their degrees of freedom
+    df_seeds: float | None = None
+    k: int | None = None               # seeds per arm and units of this comparison's design
+    n: int | None = None
+    margin: float | None = None        # equivalence margin (±points), when one is set for this column
+    p_tost: float | None = None        # two one-sided tests against ±margin, Holm-adjusted like p_adjusted
+    equivalence: str | None = None     # "equivalent within ±m", "not shown equivalent" or "different"
 
 
 @dataclass
@@ -242,13 +255,28 @@ def _estimate(arm: _Arm, col: Column, alpha: float) -> Estimate:
     return est
 
 
+def tost_pvalue(diff: float, se: float, df: float, margin: float) -> float:
+    """Two one-sided tests of |true difference| < margin: the larger of the two one-sided p-values."""
+    if se <= 0:
+        return 0.0 if abs(diff) < margin else 1.0
+    dist = stats.norm if not np.isfinite(df) else stats.t(df)
+    return float(max(dist.sf((diff + margin) / se), dist.cdf((diff - margin) / se)))
+
+
+def margin_for(settings: Settings, benchmark: str, key: str) -> float | None:
+    m = settings.equivalence_margin or {}
+    return m.get(f"{benchmark}.{key}", m.get(key))
+
+
 def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, rng: np.random.Generator,
-             floor_sd: float | None) -> tuple[float, float | None, float | None, float | None, str, float | None]:
-    """(difference, CI low, CI high, p-value, test name, judge-noise floor) of arm a minus arm r."""
+             floor_sd: float | None) -> tuple[float, float | None, float | None, float | None, str, float | None,
+                                              float | None, float | None, list[tuple[float, float]] | None]:
+    """(difference, CI low, CI high, p-value, test name, judge-noise floor, SE, df, variance parts) of arm a minus
+    arm r; the parts: [(units', df), (seeds', df)] as added up for the SE."""
     metric = col.key
     diff = _mean(a.per_run[metric]) - _mean(r.per_run[metric])
     if metric not in a.fixed or metric not in r.fixed:
-        return diff, None, None, None, "not tested (no resamples)", None
+        return diff, None, None, None, "not tested (no resamples)", None, None, None, None
     k_a, k_r = len(a.evs), len(r.evs)
     n, inv_k = len(a.evs[0].units), 1 / k_a + 1 / k_r
     v_prompts = float(_var(a.fixed[metric] - r.fixed[metric], ddof=1))
@@ -273,7 +301,7 @@ def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, 
             floor = 1.96 * float(np.sqrt(floor_sd ** 2 / 2 * inv_k / n)) * col.scale
     else:
         test += " (GLM refit)"
-    return diff, diff - half, diff + half, p, test, floor
+    return diff, diff - half, diff + half, p, test, floor, float(np.sqrt(variance)), float(df), parts
 
 
 def _unit_means(m: np.ndarray) -> np.ndarray:
@@ -316,12 +344,25 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
             for cs in group.columns:
                 if cs.column.statistic == "summary":
                     continue
-                diff, lo, hi, p, test, floor = _compare(arm, arms[out.reference], cs.column, arms, s, rng, floor_sd)
-                family.append(Comparison(name, out.reference, benchmark, cs.column.key, diff, lo, hi, p, p, test, "",
-                                         floor))
+                diff, lo, hi, p, test, floor, se, df, parts = _compare(arm, arms[out.reference], cs.column, arms, s,
+                                                                       rng, floor_sd)
+                c = Comparison(name, out.reference, benchmark, cs.column.key, diff, lo, hi, p, p, test, "", floor,
+                               se, df, margin=margin_for(s, benchmark, cs.column.key))
+                if parts:
+                    (c.var_units, c.df_units), (c.var_seeds, c.df_seeds) = parts[0], \
+                        parts[1] if len(parts) > 1 else (None, None)
+                    c.k, c.n = min(len(arm.evs), len(arms[out.reference].evs)), len(arm.evs[0].units)
+                if c.margin is not None and se is not None:
+                    c.p_tost = tost_pvalue(diff, se, df, c.margin)
+                family.append(c)
         tested = [c for c in family if c.p_value is not None]
         for c, p_adj in zip(tested, holm([float(c.p_value) for c in tested])):
             c.p_adjusted, c.verdict = p_adj, verdict(c.diff, p_adj, s.alpha)
+        equiv = [c for c in family if c.p_tost is not None]
+        for c, p_adj in zip(equiv, holm([float(c.p_tost) for c in equiv])):
+            c.p_tost = p_adj
+            c.equivalence = (f"equivalent within ±{c.margin:g}" if p_adj < s.alpha else
+                             "different" if c.verdict in ("better", "worse") else "not shown equivalent")
         for c in family:
             c.verdict = c.verdict or "not tested"
         out.comparisons += family

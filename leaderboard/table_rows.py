@@ -116,10 +116,15 @@ def tested_columns(t: TableStats) -> list[tuple[GroupStats, ColumnStats]]:
     return [(g, cs) for g in t.groups for cs in g.columns if (g.benchmark, cs.column.key) in keys]
 
 
-def comparison_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[list[Cell]]]:
+UNDERPOWERED = 5.0  # points: a percent column that could not detect a difference this large says so
+
+
+def comparison_table(t: TableStats, sort_by: str, mde: dict[tuple[str, str], float] | None = None) \
+        -> tuple[list[Header], list[list[Cell]]]:
     """Per tested column: the difference to the reference with its (unadjusted) CI, the Holm-adjusted p-value, the
     verdict, and for judged columns the judge-noise floor."""
     comps = {(c.dataset, c.benchmark, c.metric): c for c in t.comparisons}
+    margins = {(c.benchmark, c.metric): c.margin for c in t.comparisons if c.margin is not None}
     headers = [Header("dataset", "dataset", "")]
     cols = tested_columns(t)
     for g, cs in cols:
@@ -128,14 +133,24 @@ def comparison_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[li
                     Header(f"{base}_p_holm", "p (Holm)", g.title), Header(f"{base}_verdict", "verdict", g.title)]
         if cs.column.noise_floor:
             headers.append(Header(f"{base}_noise_floor", "judge noise ±", g.title))
+        if margins.get((g.benchmark, cs.column.key)) is not None:
+            headers.append(Header(f"{base}_equivalence", f"equivalence (±{margins[(g.benchmark, cs.column.key)]:g}, "
+                                  "p TOST Holm)", g.title))
     body = []
     for r in sorted_rows(t, sort_by):
         cells = [Cell(r.dataset, r.dataset)]
         for g, cs in cols:
             c = comps.get((r.dataset, g.benchmark, cs.column.key))
             cells += comparison_cells(c, cs.column.decimals)
+            floor = (mde or {}).get((g.benchmark, cs.column.key))
+            if c is not None and c.verdict == "no detectable difference" and floor is not None \
+                    and cs.column.upper == 100 and floor > UNDERPOWERED:
+                cells[-1] = Cell(f"{c.verdict} (could not detect < {floor:.1f})", c.verdict, verdict=c.verdict)
             if cs.column.noise_floor:
                 cells.append(Cell(fmt(c.noise_floor) if c else "", c.noise_floor if c else None))
+            if margins.get((g.benchmark, cs.column.key)) is not None:
+                cells.append(Cell(c.equivalence or "", c.p_tost, note=f"p {pval(c.p_tost)}" if c and c.p_tost
+                                  is not None else "") if c else Cell(""))
         body.append(cells)
     return headers, body
 
@@ -196,6 +211,9 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
                                     f"{base}_p_holm": c and c.p_adjusted, f"{base}_verdict": c.verdict if c else None})
                         if cs.column.noise_floor:
                             rec[f"{base}_noise_floor"] = c and c.noise_floor
+                        if c is not None and c.margin is not None:
+                            rec.update({f"{base}_equivalence": c.equivalence, f"{base}_p_tost": c.p_tost,
+                                        f"{base}_margin": c.margin})
                 rec.update({f"{g.benchmark}.fingerprint": fingerprint_label(g.fingerprint),
                             f"{g.benchmark}.n_units": g.n_units, f"{g.benchmark}.baseline": g.info.get("baseline")})
             rec.update({"card_sha256": r.provenance.get("card_sha256"), "recipe_sha": r.provenance.get("recipe_sha")})

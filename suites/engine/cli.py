@@ -174,10 +174,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
     from sftbench.suites.engine.commands.leaderboard import add_commands
     from sftbench.suites.engine.commands.metrics import add_metrics_parser
+    from sftbench.suites.engine.commands.power import add_power_parser
     from sftbench.suites.engine.commands.verify import add_verify_parser
     add_commands(sub)
     add_metrics_parser(sub)
     add_verify_parser(sub)
+    add_power_parser(sub)
     p = sub.add_parser("completion", help="print a shell completion script: eval \"$(sftbench completion bash)\"")
     p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     p.set_defaults(func=cmd_completion)

@@ -100,13 +100,27 @@ class GenerationSpec(Strict):
 
 class LeaderboardSpec(Strict):
     reference: str | None = Field(None, description="dataset the others are compared against (default: the first)")
-    sort_by: Literal["lc_win_rate", "win_rate", "name"] = "lc_win_rate"
+    sort_by: str = Field("lc_win_rate", description="row order: a column key (lc_win_rate, mt_bench.score, ...) or "
+                         "name; a key no table has falls back to the first evaluation's headline column")
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the verdicts (Holm-adjusted)")
     n_bootstrap: int = Field(200, ge=2, description="win-rate bootstrap resamples")
     n_bootstrap_lc: int = Field(50, ge=0, description="LC resamples, each refits the GLM per seed; 0 = no LC CIs")
     n_permutations: int = Field(10000, ge=100, description="sign-flip permutations of the paired test")
     seed: int = Field(0, description="RNG seed of the resampling and of the noise-floor sample")
     noise_floor_sample: int = Field(50, ge=0, description="annotations re-judged for the judge-noise floor; 0 = off")
+    equivalence_margin: dict[str, float] = Field(default_factory=dict, description="column (alpaca_eval.lc_win_rate, "
+                                                 "or a bare key) -> margin in its points: adds a TOST equivalence "
+                                                 "verdict against the reference")
+    gate: list[str] | None = Field(None, description="columns or whole evaluations `sftbench compare` fails on "
+                                   "(mt_bench, alpaca_eval.lc_win_rate, ...); default: every tested column")
+
+    @field_validator("equivalence_margin")
+    @classmethod
+    def _positive_margins(cls, margins: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in margins.items() if not v > 0}
+        if bad:
+            raise ValueError(f"equivalence margins must be > 0, got {bad}")
+        return margins
 
     @field_validator("n_bootstrap_lc")
     @classmethod

@@ -42,7 +42,9 @@ def _annotations(instructions: list[str], baseline: list[str], outputs: list[str
 
 def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] = (0,), n_prompts: int = 16,
                 suite: str = "fake", seed: int = 0, noise_sd: float | None = None, judge: dict | None = None,
-                leaderboard: dict[str, Any] | None = None, prompt_prefix: str = "Task") -> Path:
+                leaderboard: dict[str, Any] | None = None, prompt_prefix: str = "Task",
+                mt_bench: dict[str, float] | None = None) -> Path:
+    """`mt_bench`: dataset -> shift of its MT-Bench ratings (1-10, 80 questions x 2 turns), to add that evaluation."""
     """Write runs/<suite>/ (results.json in the runner's schema, suite.resolved.yaml) under `root`; returns it."""
     judge = judge or JUDGE
     out = root / suite
@@ -89,7 +91,10 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
                             "n_prompts": float(n_prompts), "n_failed": 0.0}, COLUMNS,
                            {"baseline": "world_reference", "anchor": anchor, "glm": "length_controlled_v1"},
                            {"judge": judge_step})
-            table.runs.append(Run(ds.name, s, f"tiny-llama@{base}", {"alpaca_eval": ev},
+            evaluations = {"alpaca_eval": ev}
+            if mt_bench is not None:
+                evaluations["mt_bench"] = mt_bench_run(rng, mt_bench.get(ds.name, 0.0), judge)
+            table.runs.append(Run(ds.name, s, f"tiny-llama@{base}", evaluations,
                                   {"builder": card["builder"], "size": card["size"],
                                    "train_resp_words": card["response_length"]["mean_words"]},
                                   {"card_sha256": card["content_sha256"], "builder": card["builder"],
@@ -121,3 +126,16 @@ def pairwise_run(dataset: str, seed: int, preference: np.ndarray, base_model: st
                    {"win_rate": float(np.mean(p) * 100), "lc_win_rate": lc, "avg_output_chars": 100.0}, COLUMNS,
                    {"baseline": "world_reference", "anchor": anchor})
     return Run(dataset, seed, base_model, {"alpaca_eval": ev})
+
+
+MT_QUESTIONS = 80
+
+
+def mt_bench_run(rng: np.random.Generator, shift: float, judge: dict) -> Evaluated:
+    """One checkpoint's MT-Bench grades: a question effect shared by every run, the dataset's shift, judge noise."""
+    from sftbench.suites.evaluations.mt_bench.plugin import COLUMNS as MT_COLUMNS
+    question = np.random.default_rng(1234).normal(0, 1.2, MT_QUESTIONS * 2)  # the same questions for every run
+    scores = np.clip(np.round(6 + question + shift + rng.normal(0, 1.0, MT_QUESTIONS * 2)), 1, 10)
+    units = [f"{q}:{t}" for q in range(81, 81 + MT_QUESTIONS) for t in (1, 2)]
+    return Evaluated("mt_bench", "MT-Bench", judge, "question_turn", units, {"score": [float(x) for x in scores]},
+                     {"score": float(scores.mean()), "n_unparsed": 0.0}, MT_COLUMNS)

@@ -76,12 +76,19 @@ def _arm(table: ResultsTable, name: str, label: str) -> list:
     return runs
 
 
+def gates(gate: list[str] | None, benchmark: str, key: str) -> bool:
+    """Whether a significant drop in this column fails `sftbench compare` (None: every tested column does)."""
+    return gate is None or any(g in (benchmark, key, f"{benchmark}.{key}") for g in gate)
+
+
 def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: float = 0.05, *,
                 dataset: str | None = None, against_dataset: str | None = None, stdout: TextIO | None = None,
                 **settings: Any) -> int:
     """Paired verdicts of a new dataset against a baseline dataset, per base model x benchmark and metric.
 
-    Exit code 1 when any benchmark metric is significantly worse (Holm-adjusted, at `alpha`), else 0.
+    Exit codes: 0 no gated column is significantly worse; 1 a gated column is (Holm-adjusted, at `alpha`); 2 the
+    results cannot be read or paired. Gated columns: `gate=[...]` (`--gate`), else the new results' suite
+    `leaderboard.gate`, else every tested column.
     """
     out = stdout or sys.stdout
     new, base = load_results(new_results), load_results(against_results)
@@ -111,7 +118,11 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
             runs.append(r)
     merged = ResultsTable("compare", runs, {**base.anchors, **new.anchors},
                           {**new.noise_floors, **base.noise_floors})
-    report = compute(merged, Settings.from_spec(None, alpha=alpha, reference=base_label, **settings), progress=True)
+    stored = _suite_settings(Path(new_results), new.source)
+    gate = settings.pop("gate", None) or stored.gate
+    report = compute(merged, Settings.from_spec(None, alpha=alpha, reference=base_label, gate=gate,
+                                                equivalence_margin=stored.equivalence_margin, **settings),
+                     progress=True)
     worse = False
     out.write(f"compare {new_label} ({new_results}) against {base_label} ({against_results}), alpha {alpha:g}, "
               f"Holm per evaluation\n")
@@ -121,10 +132,12 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
             lo, hi = ("?", "?") if c.ci_low is None else (f"{c.ci_low:+.2f}", f"{c.ci_high:+.2f}")
             p = "n/a" if c.p_adjusted is None else f"{c.p_adjusted:.4g}"
             est = estimates[(c.benchmark, c.metric)]
+            gated = gates(gate, c.benchmark, c.metric)
             out.write(f"{c.benchmark} [{t.base_model}] {c.metric}: {est[c.dataset].estimate:.2f} vs "
                       f"{est[c.reference].estimate:.2f}, diff {c.diff:+.2f} [{lo}, {hi}], p (Holm) {p}: "
-                      f"{c.verdict.upper()}\n")
-            worse |= c.verdict == "worse"
+                      f"{c.verdict.upper()}{'' if gated else ' (not gated)'}"
+                      + (f"; {c.equivalence} (p TOST {c.p_tost:.3g})" if c.equivalence else "") + "\n")
+            worse |= gated and c.verdict == "worse"
         for note in [*t.notes, *(n for g in t.groups for n in g.notes)]:
             out.write(f"note: {note}\n")
     out.write("result: significantly worse on at least one benchmark\n" if worse else
@@ -161,6 +174,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--dataset", help="the new dataset's name, when the new results hold several")
     p.add_argument("--against-dataset", help="the baseline dataset's name (default: the same name, or the only one)")
+    p.add_argument("--gate", action="append", help="a column or evaluation whose significant drop fails the "
+                   "comparison (repeatable; default: the suite's leaderboard.gate, else every tested column)")
     stats_args(p)
     p.set_defaults(func=lambda a: cmd_compare(a.new_results, a.against, a.alpha, dataset=a.dataset,
-                                              against_dataset=a.against_dataset, **stats_of(a)))
+                                              against_dataset=a.against_dataset, gate=a.gate, **stats_of(a)))
