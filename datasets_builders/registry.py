@@ -1,10 +1,15 @@
-"""Builders by name. A new builder is one module in `builders/` plus one line here (imported lazily)."""
+"""Builders by name. A new builder is one module in `builders/` plus one line here (imported lazily).
+
+A builder module has `Params`, `build(pool, params, ctx)` and `SIZE_FIELD`, and optionally `ROLES` or `roles(params)`,
+`prompts`, `sidecars`, `expected_calls`, and `llm_only(params, world_pool)` (the features only an LLM role serves,
+datasets_builders/native.py; `role_problems` reads it).
+"""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
@@ -50,11 +55,22 @@ def roles_used(name: str, params: dict[str, Any] | BuilderParams | None = None) 
     return tuple(getattr(module, "ROLES", ()))
 
 
-def prompt_ids(name: str, params: dict[str, Any] | BuilderParams) -> dict[str, str]:
-    """Prompt name -> its identity (sha256, or the pinned commit before a first download) for step hashes."""
+def prompt_ids(name: str, params: dict[str, Any] | BuilderParams,
+               providers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Prompt name -> its identity (sha256, or the pinned commit before a first download) for step hashes. With
+    `providers` (role -> provider), a build whose every role is the world's reads no prompt: {} (what such a build
+    cannot serve without one, `role_problems` refuses)."""
     from sftbench.judges.prompt_registry import prompt_identity
     module = get_builder(name)
-    return {str(p): prompt_identity(p) for p in getattr(module, "prompts", lambda _: [])(_parsed(module, params))}
+    parsed = _parsed(module, params)
+    if providers is not None and _all_native(roles_used(name, parsed), providers):
+        return {}
+    return {str(p): prompt_identity(p) for p in getattr(module, "prompts", lambda _: [])(parsed)}
+
+
+def _all_native(roles: tuple[str, ...], providers: Mapping[str, str]) -> bool:
+    from sftbench.datasets_builders.native import NATIVE_PROVIDER
+    return all(providers.get(role, NATIVE_PROVIDER) == NATIVE_PROVIDER for role in roles)
 
 
 def sidecars(name: str, params: dict[str, Any] | BuilderParams) -> tuple[str, ...]:
@@ -71,10 +87,29 @@ def expected_calls(name: str, params: dict[str, Any] | BuilderParams, pool_rows:
     return dict(module.expected_calls(_parsed(module, params), pool_rows))
 
 
+def role_problems(builder: str, params: dict[str, Any] | BuilderParams, providers: Mapping[str, str],
+                  pool: str = "world") -> list[str]:
+    """Why the roles configured (role -> provider, e.g. {"teacher": "world"}; a role left out is the world's) cannot
+    serve this build, each message naming the params field at fault and the fix; [] when they can. `pool` is the
+    suite's pool source. Reads params and names only: no download, no role built, no heavy import. Invalid params
+    give [] (the schema reports them)."""
+    from sftbench.datasets_builders.native import NATIVE_PROVIDER
+    module = get_builder(builder)
+    if not hasattr(module, "llm_only"):
+        return []
+    try:
+        parsed = _parsed(module, params)
+    except ValidationError:
+        return []
+    used = roles_used(builder, parsed)
+    return [p.message() for p in module.llm_only(parsed, world_pool=pool == "world")
+            if p.role in used and providers.get(p.role, NATIVE_PROVIDER) == NATIVE_PROVIDER]
+
+
 def describe() -> dict[str, str]:
     """Builder name -> first line of its docstring, for `sftbench ls`."""
     return {name: (get_builder(name).__doc__ or "").strip().splitlines()[0] for name in BUILDERS}
 
 
 __all__ = ["BUILDERS", "get_builder", "parse_params", "roles_used", "prompt_ids", "expected_calls", "sidecars",
-           "describe", "UnknownBuilder", "ValidationError"]
+           "role_problems", "describe", "UnknownBuilder", "ValidationError"]

@@ -29,7 +29,8 @@ PARSER_VERSIONS = {"gpt": "ism-extract-gpt-v1", "claude": "ism-extract-claude-v1
 def plan_upstream(skills: Sequence[str], query_types: Sequence[QueryType], n: int, k: int,
                   seed: int) -> list[tuple[list[str], QueryType]]:
     if len(skills) < k:
-        raise ValueError(f"skillmix needs at least k={k} skills, got {len(skills)}")
+        raise ValueError(f"skillmix needs at least k={k} skills, got {len(skills)}; lower params.k or offer more "
+                         "skills")
     if not query_types:
         raise ValueError("skillmix needs at least one query type")
     rng = np.random.RandomState(seed)

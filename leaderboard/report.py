@@ -48,7 +48,8 @@ def report_from_json(doc: dict[str, Any]) -> Report:
                                                              {d: Estimate(**e) for d, e in c["estimates"].items()})
                                                  for c in g["columns"]]}) for g in t["groups"]]
         tables.append(TableStats(**{**t, "rows": [RowStats(**r) for r in t["rows"]], "groups": groups,
-                                    "comparisons": [Comparison(**c) for c in t["comparisons"]]}))
+                                    "comparisons": [Comparison(**c) for c in t["comparisons"]],
+                                    "base_deltas": [Comparison(**c) for c in t.get("base_deltas") or []]}))
     return Report(doc["suite"], settings, tables, doc.get("noise_floors") or {})
 
 

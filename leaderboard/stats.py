@@ -23,6 +23,7 @@ variance is unknown and verdicts compare checkpoints, not datasets (the table sa
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
@@ -130,6 +131,8 @@ class TableStats:
     groups: list[GroupStats]
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
+    base: str | None = None            # the untuned base model's row (evaluation.include_base), never compared ...
+    base_deltas: list[Comparison] = field(default_factory=list)  # ... but every dataset's Δ vs it (unadjusted)
 
 
 @dataclass
@@ -173,7 +176,11 @@ def _mean(v: np.ndarray) -> float:
 
 
 def _var(v: np.ndarray, **kw: Any) -> Any:
-    return v.var(**kw) if not np.isnan(v).any() else np.nanvar(v, **kw)
+    if not np.isnan(v).any():
+        return v.var(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (units a column does not cover)
+        return np.nanvar(v, **kw)
 
 
 def _group(benchmark: str, runs: list[tuple[Run, Evaluated]], table: ResultsTable, s: Settings, key: str,
@@ -255,11 +262,11 @@ def _estimate(arm: _Arm, col: Column, alpha: float) -> Estimate:
     return est
 
 
-def tost_pvalue(diff: float, se: float, df: float, margin: float) -> float:
+def tost_pvalue(diff: float, se: float, df: float | None, margin: float) -> float:
     """Two one-sided tests of |true difference| < margin: the larger of the two one-sided p-values."""
     if se <= 0:
         return 0.0 if abs(diff) < margin else 1.0
-    dist = stats.norm if not np.isfinite(df) else stats.t(df)
+    dist = stats.norm if df is None or not np.isfinite(df) else stats.t(df)
     return float(max(dist.sf((diff + margin) / se), dist.cdf((diff - margin) / se)))
 
 
@@ -278,7 +285,7 @@ def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, 
     if metric not in a.fixed or metric not in r.fixed:
         return diff, None, None, None, "not tested (no resamples)", None, None, None, None
     k_a, k_r = len(a.evs), len(r.evs)
-    n, inv_k = len(a.evs[0].units), 1 / k_a + 1 / k_r
+    n, inv_k = _n_units(a, r, col), 1 / k_a + 1 / k_r
     v_prompts = float(_var(a.fixed[metric] - r.fixed[metric], ddof=1))
     df_prompts = n - 1 if col.statistic == "mean" else len(a.fixed[metric]) - 1
     seed_var, seed_df = _pooled(arms, lambda arm: arm.per_run[metric])
@@ -301,37 +308,76 @@ def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, 
             floor = 1.96 * float(np.sqrt(floor_sd ** 2 / 2 * inv_k / n)) * col.scale
     else:
         test += " (GLM refit)"
-    return diff, diff - half, diff + half, p, test, floor, float(np.sqrt(variance)), float(df), parts
+    finite = float(df) if np.isfinite(df) else None  # None: normal (JSON has no infinity)
+    return diff, diff - half, diff + half, p, test, floor, float(np.sqrt(variance)), finite, parts
+
+
+def _base_deltas(benchmark: str, group: GroupStats, arms: dict[str, _Arm], base: str, s: Settings,
+                 floor_sd: float | None) -> list[Comparison]:
+    """Every dataset's difference to the untuned base on the evaluation's primary column, with its unadjusted CI
+    and p-value (what fine-tuning on it adds; not a verdict, so outside Holm's families)."""
+    cs = next((c for c in group.columns if c.column.primary), group.columns[0] if group.columns else None)
+    if cs is None:
+        return []
+    rng = bs.rng_for(s.seed, "base-deltas", benchmark)
+    out = []
+    for name, arm in arms.items():
+        if name == base:
+            continue
+        if cs.column.statistic == "summary":
+            diff = _mean(arm.per_run[cs.column.key]) - _mean(arms[base].per_run[cs.column.key])
+            out.append(Comparison(name, base, benchmark, cs.column.key, diff, None, None, None, None,
+                                  "not tested (no resamples)", ""))
+            continue
+        diff, lo, hi, p, test, _, se, df, _ = _compare(arm, arms[base], cs.column, arms, s, rng, floor_sd)
+        out.append(Comparison(name, base, benchmark, cs.column.key, diff, lo, hi, p, p, test, "", se=se, df=df))
+    return out
+
+
+def _n_units(a: _Arm, r: _Arm, col: Column) -> int:
+    """The units a comparison of this column rests on: those scored in both arms (a column may cover part of its
+    evaluation's units, as an OpenLLM task does)."""
+    if col.statistic != "mean":
+        return len(a.evs[0].units)
+    return int(np.sum(~np.isnan(_unit_means(a.scores[col.key])) & ~np.isnan(_unit_means(r.scores[col.key]))))
 
 
 def _unit_means(m: np.ndarray) -> np.ndarray:
     """Per-unit mean over seeds (NaN where every seed lacks the unit)."""
     if not np.isnan(m).any():
         return m.mean(axis=0)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": that unit is NaN, as meant
         return np.nanmean(m, axis=0)
 
 
 def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
            tick: Callable[[int], None] | None) -> TableStats:
     datasets = list(dict.fromkeys(r.dataset for r in runs))
-    reference = s.reference or datasets[0]
+    base = next((r.dataset for r in runs if r.provenance.get("untuned")), None)
+    reference = s.reference or next((d for d in datasets if d != base), datasets[0])
     rows = []
     for name in datasets:
         mine = sorted((r for r in runs if r.dataset == name), key=lambda r: r.seed)
         rows.append(RowStats(name, [r.seed for r in mine], dict(mine[0].info),
                              {**mine[0].provenance, "steps": [r.provenance.get("steps", {}) for r in mine]}))
-    out = TableStats(base_model, reference if reference in datasets else None, rows, [], [])
+    out = TableStats(base_model, reference if reference in datasets else None, rows, [], [], base=base)
     if max(len(r.seeds) for r in rows) == 1:
         out.notes.append(SINGLE_SEED_NOTE)
     if out.reference is None:
         out.notes.append(f"reference dataset {reference!r} is not in this table: no comparisons")
+    if base is not None:
+        out.notes.append(f"{base}: the base model untuned, through the same template and decoding; Δ vs base is each "
+                         "dataset's headline column minus its, paired over units with the datasets' seed variance "
+                         "(95% CI and p unadjusted: what fine-tuning on the dataset adds, not a verdict)")
     benchmarks = list(dict.fromkeys(ev.benchmark for r in runs for ev in r.evaluations.values()))
     for benchmark in benchmarks:
         key = f"{base_model}|{benchmark}"
         scored = [(r, ev) for r in runs for ev in r.evaluations.values() if ev.benchmark == benchmark]
         group, arms, _ = _group(benchmark, scored, table, s, key, tick)
         out.groups.append(group)
+        if base in arms:
+            out.base_deltas += _base_deltas(benchmark, group, arms, base, s, floor_sd=None)
         if out.reference is None or out.reference not in arms:
             continue
         nf = table.noise_floors.get(benchmark) or {}
@@ -339,7 +385,7 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
         rng = bs.rng_for(s.seed, "permutations", base_model, benchmark)
         family = []
         for name, arm in arms.items():
-            if name == out.reference:
+            if name in (out.reference, base):
                 continue
             for cs in group.columns:
                 if cs.column.statistic == "summary":
@@ -351,7 +397,8 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
                 if parts:
                     (c.var_units, c.df_units), (c.var_seeds, c.df_seeds) = parts[0], \
                         parts[1] if len(parts) > 1 else (None, None)
-                    c.k, c.n = min(len(arm.evs), len(arms[out.reference].evs)), len(arm.evs[0].units)
+                    c.k, c.n = min(len(arm.evs), len(arms[out.reference].evs)), \
+                        _n_units(arm, arms[out.reference], cs.column)
                 if c.margin is not None and se is not None:
                     c.p_tost = tost_pvalue(diff, se, df, c.margin)
                 family.append(c)

@@ -93,9 +93,13 @@ def column_label(cs: ColumnStats) -> str:
 def main_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[list[Cell]], list[RowStats]]:
     rows = sorted_rows(t, sort_by)
     headers = [Header(k, label, "") for k, label in INFO]
-    headers += [Header(column_key(g, cs), column_label(cs), g.title) for g in t.groups for cs in g.columns]
-    best = {column_key(g, cs): max((e.estimate for e in cs.estimates.values() if e.estimate is not None),
-                                   default=None) for g in t.groups for cs in g.columns}
+    deltas = {(c.dataset, c.benchmark): c for c in t.base_deltas}
+    for g in t.groups:
+        headers += [Header(column_key(g, cs), column_label(cs), g.title) for cs in g.columns]
+        if t.base is not None:
+            headers.append(Header(f"{g.benchmark}.vs_base", f"Δ vs base [{CI_KIND}]", g.title))
+    best = {column_key(g, cs): max((e.estimate for d, e in cs.estimates.items() if e.estimate is not None
+                                    and d != t.base), default=None) for g in t.groups for cs in g.columns}
     body = []
     for r in rows:
         cells = [Cell(r.dataset, r.dataset), Cell(str(r.info.get("builder") or ""), r.info.get("builder")),
@@ -107,6 +111,12 @@ def main_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[list[Cel
                 e = cs.estimates.get(r.dataset)
                 top = best[column_key(g, cs)]
                 cells.append(estimate_cell(cs, e, e is not None and e.estimate is not None and e.estimate == top))
+            if t.base is not None:
+                c = deltas.get((r.dataset, g.benchmark))
+                decimals = next((cs.column.decimals for cs in g.columns if cs.column.key == c.metric), 1) if c else 1
+                cells.append(Cell("base" if r.dataset == t.base else "") if c is None else
+                             Cell(signed(c.diff, decimals), round(c.diff, 6),
+                                  (c.ci_low, c.ci_high) if c.ci_low is not None and c.ci_high is not None else None))
         body.append(cells)
     return headers, body, rows
 
@@ -138,6 +148,8 @@ def comparison_table(t: TableStats, sort_by: str, mde: dict[tuple[str, str], flo
                                   "p TOST Holm)", g.title))
     body = []
     for r in sorted_rows(t, sort_by):
+        if r.dataset == t.base:
+            continue
         cells = [Cell(r.dataset, r.dataset)]
         for g, cs in cols:
             c = comps.get((r.dataset, g.benchmark, cs.column.key))
@@ -171,7 +183,7 @@ def summary_lines(report: Report, t: TableStats) -> list[str]:
         cs = next((c for c in g.columns if c.column.primary), g.columns[0] if g.columns else None)
         if cs is None:
             continue
-        scored = [(d, e.estimate) for d, e in cs.estimates.items() if e.estimate is not None]
+        scored = [(d, e.estimate) for d, e in cs.estimates.items() if e.estimate is not None and d != t.base]
         if not scored:
             continue
         name, value = max(scored, key=lambda x: x[1])
@@ -192,6 +204,7 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
     out = []
     for t in report.tables:
         comps = {(c.dataset, c.benchmark, c.metric): c for c in t.comparisons}
+        deltas = {(c.dataset, c.benchmark): c for c in t.base_deltas}
         for r in sorted_rows(t, report.settings.sort_by):
             rec: dict[str, Any] = {"base_model": t.base_model, "dataset": r.dataset,
                                    "builder": r.info.get("builder"), "size": r.info.get("size"),
@@ -214,6 +227,11 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
                         if c is not None and c.margin is not None:
                             rec.update({f"{base}_equivalence": c.equivalence, f"{base}_p_tost": c.p_tost,
                                         f"{base}_margin": c.margin})
+                if t.base is not None:
+                    c = deltas.get((r.dataset, g.benchmark))
+                    rec.update({f"{g.benchmark}.vs_base": c and c.diff, f"{g.benchmark}.vs_base_ci_low": c and c.ci_low,
+                                f"{g.benchmark}.vs_base_ci_high": c and c.ci_high, f"{g.benchmark}.vs_base_p": c and
+                                c.p_value})
                 rec.update({f"{g.benchmark}.fingerprint": fingerprint_label(g.fingerprint),
                             f"{g.benchmark}.n_units": g.n_units, f"{g.benchmark}.baseline": g.info.get("baseline")})
             rec.update({"card_sha256": r.provenance.get("card_sha256"), "recipe_sha": r.provenance.get("recipe_sha")})

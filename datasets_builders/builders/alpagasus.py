@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
 from sftbench.datasets_builders.card import row_sha
 from sftbench.datasets_builders.llm_calls import LLMCalls
+from sftbench.datasets_builders.native import LLMOnly
 from sftbench.common.rows import Row
 from sftbench.judges.prompt_registry import LoadedPrompt, fill, load_prompt
 from sftbench.judges.protocols import rate_all
@@ -48,6 +49,18 @@ class Params(BuilderParams):
 
 def prompts(params: Params) -> list[str]:
     return [params.prompt] if params.prompt else []
+
+
+def llm_only(params: Params, world_pool: bool = True) -> list[LLMOnly]:
+    """What these params ask of the rater that only an LLM rater serves (the world rater scores world rows)."""
+    out = []
+    if params.prompt:
+        out.append(LLMOnly("rater", "params.prompt", f"the rating prompt {params.prompt!r}",
+                           "scores with the world's checkers and follows no prompt", "remove params.prompt"))
+    if not world_pool and params.scores_from is None:
+        out.append(LLMOnly("rater", "pool", "rating a pool that is not the built-in world",
+                           "only rates world rows", "use the world pool"))
+    return out
 
 
 def expected_calls(params: Params, pool_rows: int) -> dict[str, int]:

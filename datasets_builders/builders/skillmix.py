@@ -8,7 +8,10 @@ multi-turn conversation of `conversation` (the paper's `skillmix_gpt4` / `skillm
 `conversation` the teacher role's own single-request protocol writes each example (the world teacher's only mode).
 `heldout` extra examples (skill sets disjoint from the training ones) form the validation set (sidecar
 `heldout`). Variants: `shirker` (the first `shirker_fraction` of rows, 20% by default, get deliberately unhelpful
-answers, as upstream) and `brevity` (every answer rewritten as one paragraph).
+answers, as upstream) and `brevity` (every answer rewritten as one paragraph). An LLM teacher rewrites through the
+variant's prompt (the paper's by default); a native teacher (the world's, datasets_builders/native.py) rewrites in
+its own shirker or concise style and extracts SDA/SDD lists from its own skills, with no prompt. The card names
+the rewritten rows (`rewritten_rows`, [start, stop) ranges) and how (`rewritten_by`: a style or a prompt).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Literal, Sequence
 from pydantic import Field
 
 from sftbench.datasets_builders.builders.base import BuildContext, BuilderParams, BuildResult, need
+from sftbench.datasets_builders.native import LLMOnly, NativeTeacher, as_native, index_ranges, refuse, restyle_rows
 from sftbench.common.rows import Row
 from sftbench.judges.protocols import write_all
 from sftbench.datasets_builders.skillmix_lists import QueryType
@@ -28,6 +32,7 @@ from sftbench.judges.prompt_registry import LoadedPrompt, load_prompt
 ROLES = ("teacher",)  # LLM roles this builder calls
 SIZE_FIELD = "n"  # what `sftbench build --k` sets (k is the number of skills per example, as in the paper)
 RELEASED = Literal["gpt-4-turbo-2024-04-09", "claude-3-5-sonnet-20240620"]
+NATIVE_STYLE = {"shirker": "shirker", "brevity": "concise"}  # variant -> the native teacher's response style
 
 
 class Params(BuilderParams):
@@ -49,8 +54,10 @@ class Params(BuilderParams):
     heldout: int = Field(0, ge=0, description="extra examples for the held-out validation set")
     variant: Literal["standard", "shirker", "brevity"] = "standard"
     shirker_fraction: float = Field(0.2, ge=0, le=1)
-    shirker_prompt: str = "skillmix_junk"
-    brevity_prompt: str = "skillmix_brevity"
+    shirker_prompt: str = Field("skillmix_junk", description="an LLM teacher's shirker prompt (default: the paper's); "
+                                "the world teacher writes its own shirker style")
+    brevity_prompt: str = Field("skillmix_brevity", description="an LLM teacher's brevity prompt (default: the "
+                                "paper's); the world teacher writes its own concise style")
     prompt_copies: dict[str, Path] = Field(default_factory=dict, description="prompt name -> local copy")
 
 
@@ -60,6 +67,28 @@ def prompts(params: Params) -> list[str]:
     if params.skills_from in ("sda", "sdd"):
         used += [f"ours_skillmix_{params.skills_from}_skills", "ours_skillmix_sda_queries"]
     return used
+
+
+def llm_only(params: Params, world_pool: bool = True) -> list[LLMOnly]:
+    """What these params ask of the teacher that only an LLM teacher serves; the world teacher serves the rest
+    natively, including both variants with their default (the paper's) prompts."""
+    out = []
+    if params.conversation:
+        out.append(LLMOnly("teacher", "params.conversation", f"the generation conversation {params.conversation!r}",
+                           "writes each example itself and follows no prompt", "remove params.conversation"))
+    if params.skills_from == "released":
+        out.append(LLMOnly("teacher", "params.skills_from", "the released skill lists (skills_from: released)",
+                           "writes tasks of the world's own skills only", "set params.skills_from to pool, sda or sdd"))
+    if params.skills_from == "sdd" and not world_pool:
+        out.append(LLMOnly("teacher", "params.skills_from", "SDD from a pool that is not the built-in world",
+                           "reads skills off world rows only", "set params.skills_from to sda, or use the world pool"))
+    for variant, field in (("shirker", "shirker_prompt"), ("brevity", "brevity_prompt")):
+        prompt = getattr(params, field)
+        if params.variant == variant and prompt != Params.model_fields[field].default:
+            out.append(LLMOnly("teacher", f"params.{field}", f"the {variant} prompt {prompt!r}",
+                               f"writes {variant} answers in its own {NATIVE_STYLE[variant]} style and follows no "
+                               "prompt", f"remove params.{field}"))
+    return out
 
 
 def sidecars(params: Params) -> list[str]:
@@ -79,7 +108,8 @@ def plan_examples(skills: Sequence[str], query_types: Sequence[str], n: int, k: 
                   seed: int) -> list[tuple[list[str], str]]:
     """`balance: cycle`: query types cycle through a seeded shuffle, so each appears n/len(types) times."""
     if len(skills) < k:
-        raise ValueError(f"skillmix needs at least k={k} skills, got {len(skills)}")
+        raise ValueError(f"skillmix needs at least k={k} skills, got {len(skills)}; lower params.k or offer more "
+                         "skills")
     if not query_types:
         raise ValueError("skillmix needs at least one query type")
     rng = random.Random(seed)
@@ -92,15 +122,22 @@ def plan_examples(skills: Sequence[str], query_types: Sequence[str], n: int, k: 
     return plan
 
 
-def _stage_a(pool: Sequence[Row], params: Params, ctx: BuildContext) -> tuple[list[str], list[QueryType], dict]:
+def _check_pool(params: Params, ctx: BuildContext) -> None:
+    if params.skills_from == "pool" and not ctx.skills:
+        raise ValueError("skillmix: this pool source offers no skill list; set params.skills_from to released, sda "
+                         "or sdd")
+
+
+def _stage_a(pool: Sequence[Row], params: Params, ctx: BuildContext,
+             native: NativeTeacher | None) -> tuple[list[str], list[QueryType], dict]:
     from sftbench.datasets_builders import skillmix_lists as lists
     if params.skills_from == "pool":
-        if not ctx.skills:
-            raise ValueError("skillmix: this pool source offers no skill list; set params.skills_from to "
-                             "released, sda or sdd")
         return list(ctx.skills), [QueryType(q, q) for q in ctx.query_types], {"source": "pool"}
     if params.skills_from == "released":
         return lists.load_released(params.released, params.skills_path, params.queries_path, ctx.cache_dir)
+    if native is not None:
+        return lists.extract_native(native, params.skills_from, pool, params.sda_skills, params.sdd_rows,
+                                    params.query_types, ctx.seed)
     from sftbench.datasets_builders.llm_calls import LLMCalls
     calls = LLMCalls(ctx.teacher, "teacher", "skillmix", f"skills_from: {params.skills_from}")
     if params.skills_from == "sda":
@@ -138,10 +175,11 @@ def _write(items: list, params: Params, ctx: BuildContext, calls: Any, loaded: d
     return _with_role(items, seeds, ctx)
 
 
-def _load_prompts(params: Params, ctx: BuildContext) -> dict[str, LoadedPrompt]:
-    """Every prompt the build needs, read before the first call (a missing download fails fast)."""
-    wanted = {"conversation": params.conversation,
-              "variant": {"shirker": params.shirker_prompt, "brevity": params.brevity_prompt}.get(params.variant)}
+def _load_prompts(params: Params, ctx: BuildContext, native: NativeTeacher | None) -> dict[str, LoadedPrompt]:
+    """Every prompt the build needs, read before the first call (a missing download fails fast); a native teacher
+    rewrites variants in its own styles, with no prompt."""
+    variant_prompt = {"shirker": params.shirker_prompt, "brevity": params.brevity_prompt}.get(params.variant)
+    wanted = {"conversation": params.conversation, "variant": None if native else variant_prompt}
     return {role: load_prompt(name, params.prompt_copies.get(name), ctx.cache_dir)
             for role, name in wanted.items() if name}
 
@@ -174,21 +212,34 @@ def _with_conversation(items: list[tuple[list[str], QueryType]], seeds: list[int
                   "rows_dropped": {"unparseable_after_regeneration": len(failures)} if failures else {}}
 
 
-def _variant(rows: list[Row], params: Params, ctx: BuildContext, calls: Any,
-             prompt: LoadedPrompt) -> tuple[list[Row], dict]:
-    from sftbench.datasets_builders.skillmix_gen import rewrite_outputs
+def _variant(rows: list[Row], params: Params, ctx: BuildContext, calls: Any, prompt: LoadedPrompt | None,
+             native: NativeTeacher | None) -> tuple[list[Row], dict]:
+    """The first `shirker_fraction` of rows (shirker, as upstream) or every row (brevity) rewritten."""
     count = round(params.shirker_fraction * len(rows)) if params.variant == "shirker" else len(rows)
-    rows = rewrite_outputs(rows, range(count), calls, prompt, ctx.seed, ctx.progress, max_tokens=params.max_tokens)
-    return rows, {"variant": params.variant, "rows_rewritten": count, "prompts": {params.variant: prompt.card()}}
+    indices = range(count)
+    info: dict[str, Any] = {"variant": params.variant, "rows_rewritten": count, "rewritten_rows": index_ranges(indices)}
+    if native is not None:
+        style = NATIVE_STYLE[params.variant]
+        info["rewritten_by"] = {"style": style, "teacher": native.fingerprint}
+        return restyle_rows(native, rows, indices, style, ctx.seed), info
+    from sftbench.datasets_builders.skillmix_gen import rewrite_outputs
+    assert prompt is not None  # loaded for every LLM variant
+    rows = rewrite_outputs(rows, indices, calls, prompt, ctx.seed, ctx.progress, max_tokens=params.max_tokens)
+    info["rewritten_by"] = {"prompt": prompt.name, "sha256": prompt.sha256}
+    return rows, {**info, "prompts": {params.variant: prompt.card()}}
 
 
 def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult:
-    loaded = _load_prompts(params, ctx)
-    skills, queries, lists_info = _stage_a(pool, params, ctx)
+    native = as_native(ctx.teacher)
+    if native is not None:  # what it cannot serve is refused before any download or call
+        refuse(llm_only(params), "teacher")
+    _check_pool(params, ctx)
+    loaded = _load_prompts(params, ctx, native)
+    skills, queries, lists_info = _stage_a(pool, params, ctx, native)
     train = _plan(skills, queries, params.n, params, ctx.seed)
     heldout = _heldout_plan(train, skills, queries, params, ctx.seed)
     calls = None
-    if params.conversation or params.variant != "standard":
+    if params.conversation or (params.variant != "standard" and native is None):
         from sftbench.datasets_builders.llm_calls import LLMCalls
         calls = LLMCalls(ctx.teacher, "teacher", "skillmix", "conversation/variants")
     rows, info = _write(train, params, ctx, calls, loaded)
@@ -197,8 +248,9 @@ def build(pool: Sequence[Row], params: Params, ctx: BuildContext) -> BuildResult
         sidecars["heldout"], held_info = _write(heldout, params, ctx, calls, loaded, first=params.n)
         info["heldout"] = {"rows": len(sidecars["heldout"]), "rows_dropped": held_info.get("rows_dropped", {})}
     if params.variant != "standard":
-        rows, variant_info = _variant(rows, params, ctx, calls, loaded["variant"])
-        info["prompts"] = {**info.get("prompts", {}), **variant_info.pop("prompts")}
+        rows, variant_info = _variant(rows, params, ctx, calls, loaded.get("variant"), native)
+        if used := {**info.get("prompts", {}), **variant_info.pop("prompts", {})}:
+            info["prompts"] = used
         info.update(variant_info)
     if calls is not None:
         info.update(teacher=calls.fingerprint(), llm=calls.stats())

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+from random import Random
 from typing import Any, Sequence
 
 from sftbench.common.rows import prompt_text
 from sftbench.datasets_builders.world.generate import make_row, stable_rng
+from sftbench.datasets_builders.world.revise import rewrite
 from sftbench.datasets_builders.world.scoring import score_output
-from sftbench.datasets_builders.world.skills import SKILL_NAMES, WORLD_VERSION, draw_task, get_skill
+from sftbench.datasets_builders.world.skills import SKILL_NAMES, WORLD_VERSION, draw_task, get_skill, task_from_spec
 from sftbench.datasets_builders.world.styles import QUERY_TYPES, render_query
+from sftbench.datasets_builders.world.task import Task
 from sftbench.judges.protocols import Fingerprint
 
 _ANSWER_LINE = re.compile(r"^\s*answer\s*\d*\s*:", re.IGNORECASE | re.MULTILINE)
@@ -27,7 +30,10 @@ def _world_tasks(row: Any, role: str, what: str) -> list[dict]:
 class WorldTeacher:
     """Instruct-SkillMix's teacher: composes one task per requested skill in the requested query type.
 
-    Mostly right and explained, like a strong LLM; with probability `error_rate` one answer is wrong.
+    Mostly right and explained, like a strong LLM; with probability `error_rate` one answer is wrong. It also serves
+    the builders' variants itself, with no prompt (datasets_builders/native.py): `restyle` rewrites a world row's
+    answer in a response style (world/revise.py: shirker, concise, explained), `name_skills` and `skills_needed`
+    give SDA and SDD skill lists from the world's own skills, `name_query_types` its query types.
     """
 
     def __init__(self, seed: int = 0, error_rate: float = 0.05) -> None:
@@ -54,6 +60,33 @@ class WorldTeacher:
             answers[i] = chosen[i].wrong_answer(tasks[i].params, rng)
         instruction, output = render_query(tasks, answers, query_type, rng)
         return make_row(tasks, output, "teacher", instruction, query_type=query_type)
+
+    def _own_answer(self, task: Task, rng: Random) -> str:
+        """The teacher's answer to a task: right unless `error_rate` strikes."""
+        return get_skill(task.skill).wrong_answer(task.params, rng) if rng.random() < self.error_rate else task.answer
+
+    def restyle(self, row: dict[str, Any], style: str, seed: int) -> dict[str, Any]:
+        """The world row with its output rewritten in `style` (its answers kept; world/revise.py)."""
+        specs = _world_tasks(row, "teacher", "rows")
+        tasks = [task_from_spec(s) for s in specs]
+        rng = stable_rng("world-restyle", self.seed, seed, style, prompt_text(row))
+        output = rewrite(tasks, row["output"], style, rng, lambda i: self._own_answer(tasks[i], rng))
+        meta = {**row["meta"], "style": style, "score": score_output(specs, output),
+                "rewritten": f"world-teacher:{style}"}
+        return {**row, "output": output, "meta": meta}
+
+    def name_skills(self, n: int, seed: int) -> list[str]:
+        """SDA: up to n of the world's skills, in a seeded order."""
+        names = list(SKILL_NAMES)
+        stable_rng("world-sda", self.seed, seed).shuffle(names)
+        return names[:n]
+
+    def skills_needed(self, row: dict[str, Any]) -> list[str]:
+        """SDD: the skills of a world seed row's tasks."""
+        return [spec["skill"] for spec in _world_tasks(row, "teacher", "seed rows")]
+
+    def name_query_types(self, n: int) -> list[str]:
+        return list(QUERY_TYPES[:n])
 
 
 class WorldRater:

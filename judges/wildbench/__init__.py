@@ -18,8 +18,10 @@ from typing import Any, Callable, Mapping, Sequence
 from sftbench.judges.text_grader import TextGrader
 from sftbench.judges.wildbench.data import (REFERENCE_MODELS, TASK_GROUPS, TASK_WEIGHTS, load_reference_outputs, load_tasks,
                                    load_template, task_categories)
-from sftbench.judges.wildbench.reward import DEFAULT_K, judge_rewards, mixture_of_rewards, wb_reward_metrics
-from sftbench.judges.wildbench.score import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, judge_scores, wb_score_metrics
+from sftbench.judges.wildbench.reward import (DEFAULT_K, judge_rewards, mixture_of_rewards, wb_reward_items,
+                                              wb_reward_metrics)
+from sftbench.judges.wildbench.score import (JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, judge_scores, wb_score_items,
+                                             wb_score_metrics)
 
 
 @dataclass
@@ -66,5 +68,6 @@ def run_wildbench(tasks: Sequence[dict[str, Any]], outputs: Mapping[str, str], g
 
 
 __all__ = ["WildBenchResult", "run_wildbench", "make_grader", "generate_outputs", "load_tasks", "load_template",
-           "load_reference_outputs", "task_categories", "judge_scores", "wb_score_metrics", "judge_rewards",
-           "wb_reward_metrics", "mixture_of_rewards", "TASK_GROUPS", "TASK_WEIGHTS", "REFERENCE_MODELS", "DEFAULT_K"]
+           "load_reference_outputs", "task_categories", "judge_scores", "wb_score_metrics", "wb_score_items",
+           "judge_rewards", "wb_reward_metrics", "wb_reward_items", "mixture_of_rewards", "TASK_GROUPS", "TASK_WEIGHTS",
+           "REFERENCE_MODELS", "DEFAULT_K"]

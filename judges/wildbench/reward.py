@@ -149,6 +149,12 @@ def wb_reward_metrics(records: Sequence[dict[str, Any]], K: int = DEFAULT_K,
             "n_flagged_injection": count_flagged(records)}
 
 
+def wb_reward_items(records: Sequence[dict[str, Any]], K: int = DEFAULT_K) -> dict[str, float]:
+    """Per task, its reward x100 (0 for a pair not counted or unparsed): their mean is `wb_reward_metrics`'s
+    `reward`, for paired statistics."""
+    return {r["session_id"]: POINTS.get(_label(r, K) or "", 0.0) * 100 for r in records}
+
+
 def mixture_of_rewards(by_reference: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The leaderboard's WB-Reward mix: the mean reward (and task macro) over the reference models."""
     rewards = [m["reward"] for m in by_reference.values() if m["reward"] is not None]
@@ -158,5 +164,5 @@ def mixture_of_rewards(by_reference: Mapping[str, dict[str, Any]]) -> dict[str, 
             "references": sorted(by_reference), "n_unparsed": sum(m["n_unparsed"] for m in by_reference.values())}
 
 
-__all__ = ["judge_rewards", "wb_reward_metrics", "mixture_of_rewards", "parse_choice", "assignments",
+__all__ = ["judge_rewards", "wb_reward_metrics", "wb_reward_items", "mixture_of_rewards", "parse_choice", "assignments",
            "render_pairwise_prompt", "CHOICES", "DEFAULT_K"]

@@ -113,6 +113,32 @@ def judge_scores(tasks: Sequence[dict[str, Any]], outputs: Mapping[str, str], gr
     return records
 
 
+def wb_score_items(records: Sequence[dict[str, Any]],
+                   categories: Mapping[str, Sequence[str]] | None = None) -> dict[str, float | None]:
+    """Per task, its share of the run's WB-Score (x10 scale), for paired statistics: the plain mean over the tasks
+    not None is `WB_score.task_macro` (with categories) or `WB_score` (every parsed grade). The task macro is
+    linear in the grades, sum_i a_i s_i - b, so task i's share is N a_i s_i - b over the N tasks it counts
+    (parsed, neither empty nor truncated)."""
+    parsed = {r["session_id"]: float(r["score"]) for r in records if r.get("score") is not None
+              and not r.get("failed")}
+    if categories is None:
+        return {r["session_id"]: None if r["session_id"] not in parsed else (parsed[r["session_id"]] - 5) * 20
+                for r in records}
+    counted = {r["session_id"]: parsed[r["session_id"]] for r in records if r["session_id"] in parsed
+               and not r["model_output"].endswith(TRUNCATED) and len(r["model_output"])}
+    n_group: dict[str, int] = {}
+    for sid in counted:
+        for tag in categories[sid]:
+            n_group[tag] = n_group.get(tag, 0) + 1
+    total = sum(TASK_WEIGHTS.values())
+    offset = 100 * sum(TASK_WEIGHTS[t] for t in n_group) / total
+    n = len(counted)
+    return {r["session_id"]: None if r["session_id"] not in counted else
+            n * counted[r["session_id"]] * 20 / total * sum(TASK_WEIGHTS[t] / n_group[t]
+                                                           for t in categories[r["session_id"]]) - offset
+            for r in records}
+
+
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -150,5 +176,5 @@ def wb_score_metrics(records: Sequence[dict[str, Any]],
     }
 
 
-__all__ = ["judge_scores", "wb_score_metrics", "render_score_prompt", "parse_score", "parse_judge_json", "shorten",
+__all__ = ["judge_scores", "wb_score_metrics", "wb_score_items", "render_score_prompt", "parse_score", "parse_judge_json", "shorten",
            "JUDGE_TEMPERATURE", "JUDGE_MAX_TOKENS", "MAX_WORDS_TO_EVAL"]

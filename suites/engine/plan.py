@@ -14,7 +14,7 @@ from typing import Any
 
 from sftbench.datasets_builders.registry import parse_params, prompt_ids, roles_used
 from sftbench.suites.engine.roles import role_identity
-from sftbench.suites.engine.schema import DatasetSpec, Suite
+from sftbench.suites.engine.schema import BASE_ROW, DatasetSpec, Suite
 from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey, Store
 from sftbench.suites.evaluations import registered
@@ -34,6 +34,7 @@ class Plan:
     results: dict[RunKey, dict[str, StepKey]]                 # (dataset, seed) -> evaluation -> its result step
     finals: dict[str, StepKey] = field(default_factory=dict)  # evaluation -> its closing step (noise floor)
     base: StepKey | None = None                               # the base model (pretrain or base step)
+    untuned: dict[str, StepKey] = field(default_factory=dict)  # include_base: evaluation -> the base's result step
     view: Path = Path("runs")                                 # runs/<suite>: links to the steps, results, leaderboard
     threads: int = 1
     progress: bool = True
@@ -88,6 +89,7 @@ class PlanBuilder:
         self.built: dict[str, StepKey] = {}
         self.trained: dict[RunKey, StepKey] = {}
         self.results: dict[RunKey, dict[str, StepKey]] = {}
+        self.untuned: dict[str, StepKey] = {}
         self.finals: dict[str, StepKey] = {}
         self.evaluations = enabled_evaluations(suite)
 
@@ -106,7 +108,7 @@ class PlanBuilder:
 
     def plan(self) -> Plan:
         return Plan(self.suite, self.store, self.steps, self.built, self.trained, self.results, self.finals,
-                    self.base, self.view, self.threads, self.progress, self.max_usd)
+                    self.base, self.untuned, self.view, self.threads, self.progress, self.max_usd)
 
     def add_world(self) -> None:
         """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
@@ -130,7 +132,7 @@ class PlanBuilder:
         params = parse_params(ds.builder, ds.params).model_dump(mode="json")
         used = roles_used(ds.builder, params)
         config = {"builder": ds.builder, "params": params, "seed": DATA_SEED,
-                  "roles": {r: self.role_ids[r] for r in used}, "prompts": prompt_ids(ds.builder, params)}
+                  "roles": {r: self.role_ids[r] for r in used}, "prompts": prompt_ids(ds.builder, params, self.suite.roles.providers())}
         args = {"builder": ds.builder, "params": ds.params, "pool": self.suite.pool.model_dump(mode="json"),
                 "roles": self.roles_args, "uses": list(used)}
         return self.add("build", ds.name, config, self.pool_inputs, f"build dataset {ds.name} ({ds.builder})",
@@ -173,11 +175,25 @@ class PlanBuilder:
                     key = plugin.add_checkpoint(self, spec, shared[plugin.name], ckpt)
                     if key is not None:
                         done[plugin.name] = key
-        for plugin, spec in self.evaluations:
+        if getattr(self.suite.evaluation, "include_base", False):
+            self._add_untuned_base(shared)
+        for plugin, spec in self.evaluations:  # the untuned base stays out: its steps change no other key
             per_run = {run: keys[plugin.name] for run, keys in self.results.items() if plugin.name in keys}
             final = plugin.finish(self, spec, shared[plugin.name], per_run)
             if final is not None:
                 self.finals[plugin.name] = final
+
+    def _add_untuned_base(self, shared: dict[str, Any]) -> None:
+        """`evaluation.include_base`: the base model, untuned, evaluated through the suite's template and decoding
+        like every fine-tuned checkpoint (its row shows what fine-tuning adds)."""
+        assert self.base is not None
+        model = self.add("untuned", "base", {"template": self.suite.template}, {"base": self.base.hash},
+                         "the untuned base model with the suite's chat template", 0, deps={"base": self.base})
+        ckpt = Checkpoint(BASE_ROW, 0, BASE_ROW, model)
+        for plugin, spec in self.evaluations:
+            key = plugin.add_checkpoint(self, spec, shared[plugin.name], ckpt)
+            if key is not None:
+                self.untuned[plugin.name] = key
 
     def _add_train(self, dataset: str, seed: int, run_name: str) -> StepKey:
         """Fine-tune the base model on one dataset; a `recipe.select` served by an evaluation (best_heldout) adds

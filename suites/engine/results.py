@@ -9,6 +9,7 @@ from pathlib import Path
 from sftbench.common.jsonio import read_json
 from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
 from sftbench.suites.engine.plan import Plan, enabled_evaluations
+from sftbench.suites.engine.schema import BASE_ROW
 
 
 def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
@@ -44,6 +45,8 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
             if exports is not None:
                 plugin.export(store, step, spec, exports / evaluated.benchmark)
         table.runs.append(run)
+    if plan.untuned:
+        table.runs.append(_untuned_run(plan, base_model, evaluations, table, exports))
     for plugin, spec in evaluations:
         if plugin.name in plan.finals:
             found = plugin.suite_result(store, plan.step(plan.finals[plugin.name]))
@@ -51,6 +54,22 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
                 table.noise_floors[found[0]] = found[1]
     single_fingerprints(table)
     return table
+
+
+def _untuned_run(plan: Plan, base_model: str, evaluations: list, table: ResultsTable, exports: Path | None) -> Run:
+    """`evaluation.include_base`: the base model's row (its own untuned checkpoint, seed 0)."""
+    run = Run(BASE_ROW, 0, base_model, {}, info={"builder": "none (untuned base model)", "size": 0},
+              provenance={"base_model": {"name": plan.base.name if plan.base else None,
+                                         "step": plan.base.dirname if plan.base else None}, "untuned": True,
+                          "template": plan.suite.template, "steps": {}})
+    for plugin, spec in evaluations:
+        if plugin.name in plan.untuned:
+            step = plan.step(plan.untuned[plugin.name])
+            run.evaluations[plugin.name] = plugin.result(plan.store, step, spec)
+            table.anchors.update(plugin.anchors(plan.store, step))
+            if exports is not None:
+                plugin.export(plan.store, step, spec, exports / run.evaluations[plugin.name].benchmark)
+    return run
 
 
 def single_fingerprints(table: ResultsTable) -> None:

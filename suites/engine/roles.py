@@ -33,6 +33,10 @@ class RolesSpec(BaseModel):
     rater: RoleSpec = RoleSpec()
     judge: RoleSpec = RoleSpec()
 
+    def providers(self) -> dict[str, str]:
+        """Role -> provider ("world" or an LLM provider)."""
+        return {name: getattr(self, name).provider for name in type(self).model_fields}
+
 
 def _world_role(role: str, spec: RoleSpec) -> Any:
     from sftbench.datasets_builders import world

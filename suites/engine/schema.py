@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, ValidationInfo, create_model, field
 
 from sftbench.common.config import LocalPath, Strict
 from sftbench.common.suggest import unknown_name_message
-from sftbench.datasets_builders.registry import BUILDERS, parse_params
+from sftbench.datasets_builders.registry import BUILDERS, parse_params, role_problems
 from sftbench.suites.engine.roles import RolesSpec, role_errors
 from sftbench.suites.engine.yaml_source import SuiteError, YamlSource, format_loc, load_yaml
 from sftbench.suites.models.recipes import Recipe, recipe_fields, resolve_template
@@ -98,6 +98,9 @@ class GenerationSpec(Strict):
         return {} if self.backend == "auto" else {"backend": self.backend}
 
 
+BASE_ROW = "untuned-base"  # the leaderboard row of `evaluation.include_base` (no dataset may take its name)
+
+
 class LeaderboardSpec(Strict):
     reference: str | None = Field(None, description="dataset the others are compared against (default: the first)")
     sort_by: str = Field("lc_win_rate", description="row order: a column key (lc_win_rate, mt_bench.score, ...) or "
@@ -173,6 +176,9 @@ class Suite(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"dataset names must be unique; repeated: {dupes}")
+        if getattr(self.evaluation, "include_base", False) and BASE_ROW in names:
+            raise ValueError(f"the dataset name {BASE_ROW!r} is the untuned base model's row with "
+                             "evaluation.include_base: rename that dataset")
         if self.leaderboard.reference and self.leaderboard.reference not in names:
             raise ValueError(unknown_name_message("leaderboard.reference dataset", self.leaderboard.reference, names))
         return self
@@ -200,6 +206,9 @@ def suite_model() -> type[Suite]:
             default = plugin.default()
             fields[plugin.name] = ((plugin.spec, Field(default_factory=plugin.default)) if default is not None else
                                    (plugin.spec | None, None))
+        fields["include_base"] = (bool, Field(False, description="also evaluate the untuned base model through the "
+                                              "same template and decoding: a row of its own, and a Δ vs base "
+                                              "column per evaluation"))
         sections = create_model("EvaluationSpec", __base__=Strict, **fields)
         _MODELS[key] = create_model("Suite", __base__=Suite, evaluation=(sections, Field(default_factory=sections)))
     return _MODELS[key]
@@ -236,6 +245,11 @@ def _nested_checks(suite: Suite) -> list[tuple[tuple, str]]:
         loc = ("base_model", "config") if suite.base_model.kind == "tiny" else ("base_model",)
         problems += [((*loc, *e["loc"]), e["msg"]) for e in exc.errors()]
     problems += role_errors(suite.roles)
+    for i, spec in enumerate(suite.datasets):  # what the configured roles cannot serve (the world's, mostly)
+        for message in role_problems(spec.builder, spec.params, suite.roles.providers(), pool=suite.pool.source):
+            where, _, text = message.partition(": ")
+            loc = ("datasets", i, *where.split(".")) if where.startswith("params.") else ("pool", "source")
+            problems.append((loc, text))
     for plugin in registered():
         problems += plugin.check(suite, suite.evaluation_section(plugin.name))
     return problems

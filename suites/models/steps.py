@@ -45,6 +45,43 @@ def base_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) 
     return {"stats": materialize(BaseModelRef.model_validate(step.config), out)}
 
 
+@step_kind("untuned")
+def untuned_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
+    """The base model as a checkpoint of its own, untuned, with the suite's chat template (`evaluation.include_base`):
+    its weights hard-linked (copied across file systems), its tokenizer and generation config rewritten as training
+    writes them, so every evaluation answers through the same template and decoding."""
+    import os
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from sftbench.suites.models.chat_templates import get_template, save_checkpoint_template
+    base = inputs["base"]
+    for src in sorted(p for p in base.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        dest = out / src.relative_to(base)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix in (".safetensors", ".bin", ".pt", ".gguf"):  # read-only from here on: share the bytes
+            try:
+                os.link(src, dest)
+                continue
+            except OSError:
+                pass
+        shutil.copy2(src, dest)  # a copy: rewritten below, never the base's own file
+    template = get_template(step.config["template"])
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tokenizer.chat_template = template.checkpoint_jinja(tokenizer)
+    tokenizer.save_pretrained(out)
+    try:
+        generation = GenerationConfig.from_pretrained(out)
+    except OSError:
+        generation = GenerationConfig()
+    generation.eos_token_id = template.stop_ids(tokenizer)
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.save_pretrained(out)
+    save_checkpoint_template(template, out)
+    return {"template": template.name}
+
+
 @step_kind("train", resources=train_resources)
 def train_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict:
     """Fine-tune the base model on one dataset. Intermediate checkpoints go to the step's resume directory (outside

@@ -16,7 +16,9 @@ from sftbench.judges.wildbench import (
     make_grader,
     run_wildbench,
     task_categories,
+    wb_reward_items,
     wb_reward_metrics,
+    wb_score_items,
     wb_score_metrics,
 )
 from sftbench.judges.wildbench.reward import (
@@ -148,6 +150,32 @@ def test_malformed_judgments_are_counted(templates_dir, tmp_path):
     assert r["n_unparsed"] == 2 and r["total"] == 5 and not r["complete"]
     failed = [x for x in result.score_records if x["failed"]]
     assert all(x["score"] is None and x["attempts"] == 2 and re.search("score", x["parse_error"]) for x in failed)
+
+
+def mean_of(shares: dict) -> float:
+    values = [v for v in shares.values() if v is not None]
+    return sum(values) / len(values)
+
+
+def test_per_task_shares_add_up_to_the_published_numbers(templates_dir, tmp_path):
+    """Paired statistics use each task's share of WB-Score and WB-Reward: their mean is the run's task macro (with
+    unparsed, empty and injected answers in), the plain WB-Score without tags, and the reward."""
+    categories = {t["session_id"]: task_categories(t) for t in TASKS}
+    def some_unparsed(messages, body):
+        return "no verdict" if "owls" in messages[-1]["content"] else well_formed(messages, body)
+    for responder in (well_formed, some_unparsed):
+        with LoopbackServer(responder=responder) as server:
+            result = run_wildbench(TASKS, OUTPUTS, grader_for(server, tmp_path / responder.__name__, 1), "tiny",
+                                   references={"haiku": REFERENCE}, templates_dir=templates_dir)
+        s = result.score_metrics
+        assert mean_of(wb_score_items(result.score_records, categories)) == pytest.approx(s["WB_score.task_macro"])
+        assert mean_of(wb_score_items(result.score_records)) == pytest.approx(s["WB_score"])
+        shares = wb_reward_items(result.reward_records["haiku"])
+        assert set(shares) == {t["session_id"] for t in TASKS}
+        assert mean_of(shares) == pytest.approx(result.reward_metrics["haiku"]["reward"])
+    records = json.load(gzip.open(shared_data(
+        "wildbench/eval_results/v2.0625/score.v2/eval=gpt-4o-2024-05-13/gemma-2b-it.json.gz"), "rt"))
+    assert mean_of(wb_score_items(records)) == pytest.approx(wb_score_metrics(records)["WB_score"], abs=1e-9)
 
 
 def record(test_len, ref_len, choice, a_is_test=True):

@@ -10,9 +10,11 @@ from sftbench.leaderboard.stats import Settings
 
 from tests.leaderboard.fakeruns import DatasetSpec, write_suite
 
-# Small but complete: 4 datasets x 2 seeds x 40 prompts, a measured (non-zero) judge-noise floor.
+# Small but complete: 4 datasets x 2 seeds x 40 prompts, the untuned base model's row, a measured (non-zero)
+# judge-noise floor.
 GOLDEN_DATASETS = [DatasetSpec("random", 0.0, 40), DatasetSpec("longest", 0.02, 160),
-                   DatasetSpec("curated", 0.25, 60), DatasetSpec("bad", -0.3, 30)]
+                   DatasetSpec("curated", 0.25, 60), DatasetSpec("bad", -0.3, 30),
+                   DatasetSpec("untuned-base", -0.45, 25, builder="none (untuned base model)", untuned=True)]
 FAST = Settings(n_bootstrap=100, n_bootstrap_lc=4, n_permutations=2000)
 
 

@@ -26,6 +26,7 @@ class DatasetSpec:
     quality: float       # shift of the model's preference (in [-1, 1] preference units)
     length: int          # typical output length in characters
     builder: str = ""
+    untuned: bool = False  # the untuned base model's row (evaluation.include_base): one checkpoint, seed 0
 
 
 def _h(*parts: Any) -> str:
@@ -71,7 +72,7 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
     for ds in datasets:
         card = {"builder": ds.builder or ds.name, "size": 100, "content_sha256": _h("card", ds.name) * 5,
                 "response_length": {"mean_words": ds.length / 5}}
-        for s in seeds:
+        for s in (0,) if ds.untuned else seeds:
             run = f"{ds.name}-s{s}"
             seed_effect = rng.normal(0, 0.03)
             lengths = np.maximum(5, rng.normal(ds.length, ds.length * 0.6, n_prompts)).astype(int)
@@ -100,7 +101,8 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
                                   {"card_sha256": card["content_sha256"], "builder": card["builder"],
                                    "recipe": {**RECIPE, "seed": s}, "recipe_sha": _h("recipe", RECIPE),
                                    "template": "chatml", "base_model": {"name": "tiny-llama", "revision": base},
-                                   "steps": {"train": f"train-{run}-{_h('train', run)}"}}))
+                                   "steps": {"train": f"train-{run}-{_h('train', run)}"},
+                                   **({"untuned": True} if ds.untuned else {})}))
     (out / ".df_gamed.csv").unlink()
     if noise_sd is not None:
         picks = sorted(annotations)[:2]

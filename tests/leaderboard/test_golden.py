@@ -122,16 +122,20 @@ def test_every_format_carries_the_same_columns(rendered: Path):
 def test_formats_carry_what_they_promise(rendered: Path):
     doc = json.loads((rendered / "leaderboard.json").read_text())
     assert doc["schema"] == "sftbench.leaderboard" and doc["schema_version"] == 3
-    assert {r["dataset"] for r in doc["leaderboard"]} == {"random", "longest", "curated", "bad"}
+    assert {r["dataset"] for r in doc["leaderboard"]} == {"random", "longest", "curated", "bad", "untuned-base"}
     verdicts = {r["dataset"]: r["alpaca_eval.win_rate_verdict"] for r in doc["leaderboard"]}
     assert verdicts["bad"] == "worse" and verdicts["curated"] == "better" and verdicts["random"] is None
+    assert verdicts["untuned-base"] is None  # the base row is never a verdict against the reference ...
+    vs_base = {r["dataset"]: r["alpaca_eval.vs_base"] for r in doc["leaderboard"]}  # ... but everyone's Δ vs it
+    assert vs_base["untuned-base"] is None and vs_base["curated"] > vs_base["random"] > vs_base["bad"] > 0
     csv = pd.read_csv(rendered / "leaderboard.csv")
     assert {"alpaca_eval.win_rate_ci_low", "alpaca_eval.lc_win_rate_ci_high", "alpaca_eval.win_rate_diff",
-            "alpaca_eval.win_rate_p_holm", "card_sha256"} <= set(csv)
+            "alpaca_eval.win_rate_p_holm", "alpaca_eval.vs_base", "alpaca_eval.vs_base_ci_low", "card_sha256"} <= set(csv)
     tex = (rendered / "leaderboard.tex").read_text()
     assert "\\toprule" in tex and "\\textbf{" in tex and "\\scriptsize" in tex and "$$" not in tex
     md = (rendered / "leaderboard.md").read_text()
     assert "| dataset" in md and "Paired comparisons against `random`" in md and "judge noise ±" in md
+    assert "Δ vs base" in md and "Minimum detectable effect of this design" in md
     html = (rendered / "leaderboard.html").read_text()
     assert "<script" in html and "<link" not in html  # nothing is fetched: no external script, style or image
     assert not re.search(r'(src|href)="(https?:)?//', html)

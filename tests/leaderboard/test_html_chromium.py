@@ -47,7 +47,7 @@ def test_html_page_in_headless_chromium(browser: Browser, golden_suite: Path):
     b = browser
 
     assert b.eval("document.title") == "sftbench leaderboard: golden"
-    assert sorted(rows(b)) == ["bad", "curated", "longest", "random"]
+    assert sorted(rows(b)) == ["bad", "curated", "longest", "random", "untuned-base"]
     headers = b.eval("[...document.querySelectorAll('#leaderboard-1 thead th')].map(th => th.textContent)")
     assert "LC win rate % [95% CI]" in headers and "avg output chars (± SE)" in headers
     assert "AlpacaEval (world eval prompts)" in headers  # the evaluation's group header above its columns
@@ -62,7 +62,8 @@ def test_html_page_in_headless_chromium(browser: Browser, golden_suite: Path):
     b.click(chars_th)
     assert column(b, "alpaca_eval.avg_output_chars") == sorted(chars)
     b.click("#leaderboard-1 th[data-key=dataset]")
-    assert rows(b) == ["bad", "curated", "longest", "random"]
+    assert rows(b) == ["bad", "curated", "longest", "random", "untuned-base"]
+    assert "Δ vs base [95% CI, unadjusted]" in headers
 
     comparisons = b.eval("[...document.querySelectorAll('#comparisons-1 tbody tr')].map(r => r.textContent)")
     assert len(comparisons) == 4 and any("worse" in r for r in comparisons) and any("better" in r for r in comparisons)
@@ -71,11 +72,11 @@ def test_html_page_in_headless_chromium(browser: Browser, golden_suite: Path):
         const box = document.querySelector('#plot-length-1 svg').getBoundingClientRect();
         return {lc: q('#plot-length-1 [id^=point-lc_win_rate-]'), wr: q('#plot-length-1 [id^=point-win_rate-]'),
                 bars: q('#plot-bars-1 [id^=bar-alpaca_eval-]'), width: box.width, height: box.height}; })()""")
-    assert plots["lc"] == 4 and plots["wr"] == 4 and plots["bars"] == 4 * 2
+    assert plots["lc"] == 5 and plots["wr"] == 5 and plots["bars"] == 5 * 2  # the untuned base too
     assert plots["width"] > 300 and plots["height"] > 200
 
     notes = b.eval("[...document.querySelectorAll('ol.provenance li')].map(li => li.id)")
-    assert len(notes) == 4
+    assert len(notes) == 5  # provenance of every row, the untuned base too
     target = b.eval("document.querySelector('#leaderboard-1 tbody tr sup a').getAttribute('href')")
     assert target[1:] in notes
     assert "card sha256" in b.eval("document.querySelector('ol.provenance').textContent")

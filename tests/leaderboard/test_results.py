@@ -17,8 +17,8 @@ from tests.leaderboard.conftest import FAST
 
 def test_loads_every_run_with_scores_and_provenance(golden_suite):
     table = load_results(golden_suite)
-    assert table.suite == "golden" and table.datasets() == ["random", "longest", "curated", "bad"]
-    assert len(table.runs) == 8 and {r.seed for r in table.runs} == {0, 1}
+    assert table.suite == "golden" and table.datasets() == ["random", "longest", "curated", "bad", "untuned-base"]
+    assert len(table.runs) == 9 and {r.seed for r in table.runs} == {0, 1}
     for run in table.runs:
         ev = run.evaluations["alpaca_eval"]
         pref = ev.array("preference")
@@ -36,7 +36,7 @@ def test_loads_every_run_with_scores_and_provenance(golden_suite):
 def test_long_results_table(golden_suite):
     frame = load_results(golden_suite).to_frame()
     assert {"dataset", "base_model", "seed", "benchmark", "metric", "value", "card_sha256", "fingerprint"} <= set(frame)
-    assert len(frame[frame.metric == "win_rate"]) == 8
+    assert len(frame[frame.metric == "win_rate"]) == 9  # 4 datasets x 2 seeds and the untuned base
     assert frame.groupby(["dataset", "seed", "metric"]).size().max() == 1
 
 

@@ -77,6 +77,7 @@ def variants(tmp: Path) -> dict[str, tuple[Path | str, dict[str, Any]]]:
                          {"name": "long", "builder": "longest", "params": {"k": 5}}]}),
         "tiny-gguf-lora": (TINY, {"base_model": {"kind": "gguf", "path": "smollm2"},
                                   "recipe": {"preset": "lima", "finetune": "lora"}}),
+        "ablations": ("ablations", {}),
     }
 
 

@@ -77,6 +77,7 @@ CASES = [
     Case("builder param of the wrong type", suite(SUITE.replace("{k: 10}}\n  - {name: b", "{k: ten}}\n  - {name: b")), r"suite\.yaml:3: datasets\[0\]\.params\.k"),
     Case("negative k", suite(SUITE.replace("{k: 10}}\n  - {name: b", "{k: -1}}\n  - {name: b")), r"datasets\[0\]\.params\.k: .*greater than"),
     Case("unknown builder param", suite(SUITE.replace("{k: 10}}\n  - {name: b", "{kk: 1}}\n  - {name: b")), r"datasets\[0\]\.params\.kk"),
+    Case("a build the world teacher cannot serve", suite(SUITE.replace("{name: b, builder: longest, params: {k: 10}}", "{name: b, builder: skillmix, params: {n: 10, skills_from: released}}")), r"suite\.yaml:4: datasets\[1\]\.params\.skills_from: .*needs an LLM teacher.*Fix: set params\.skills_from"),
     Case("duplicate dataset names", suite(SUITE.replace("name: b", "name: a")), r"dataset names must be unique"),
     Case("dataset name with a slash", suite(SUITE.replace("name: b", "name: b/c")), r"datasets\[1\]\.name: String should match"),
     Case("unknown template", suite_with("template: alpacca\n"), r"suite\.yaml:5: template: .*alpaca"),

@@ -169,6 +169,20 @@ def test_six_tasks_write_per_sample_logs(six: tuple[dict, Path]) -> None:
                 column["metrics"][metric]["value"]), (task, metric)
 
 
+def test_per_item_scores_reproduce_every_column_and_the_average(six: tuple[dict, Path]) -> None:
+    """The leaderboard pairs OpenLLM columns on items: each column's plain mean over its items (MMLU's subjects
+    reweighted) is lm-eval's number, and the average's over all items is the mean of the primaries."""
+    from sftbench.suites.evaluations.openllm.plugin import _item_scores
+    result, out = six
+    units, scores = _item_scores(out, result["tasks"])
+    assert len(units) == len(set(units)) == sum(c["metrics"][c["primary"]]["n"] for c in result["tasks"].values())
+    for name, column in result["tasks"].items():
+        values = [v for v in scores[name] if v is not None]
+        assert len(values) == column["metrics"][column["primary"]]["n"]
+        assert sum(values) / len(values) == pytest.approx(column["metrics"][column["primary"]]["value"]), name
+    assert sum(scores["average"]) / len(units) == pytest.approx(result["average"]["value"])
+
+
 # -- world_mc, pass-through tasks ----------------------------------------------------------------------------
 
 def test_world_mc_step_on_tiny_checkpoint_with_chat_template(checkpoint: Path, tmp_path: Path) -> None:

@@ -32,15 +32,18 @@ def test_quickstart_runs_end_to_end_then_is_fully_cached(tmp_path):
     first = run_cli("run", "--runs-dir", str(runs), "--quiet")
     assert first.returncode == 0, first.stderr[-3000:]
     table = leaderboard(runs, "quickstart")
-    assert {r["dataset"] for r in table} == QUICKSTART_DATASETS
+    assert {r["dataset"] for r in table} == QUICKSTART_DATASETS | {"untuned-base"}  # evaluation.include_base
     for row in table:
         ae = {k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("alpaca_eval.")}
         assert 0 <= ae["win_rate"] <= 100 and 0 <= ae["lc_win_rate"] <= 100 and ae["n_units"] == 200
         assert 0 <= row["openllm.world_mc"] <= 100  # the world's lm-eval multiple-choice column
-        assert row["reference"] == "random" and (row["dataset"] == "random" or ae["win_rate_verdict"])
+        tuned = row["dataset"] != "untuned-base"
+        assert row["reference"] == "random" and (row["dataset"] == "random" or ae["win_rate_verdict"] or not tuned)
+        assert (ae["vs_base"] is not None) == tuned  # Δ vs base for every dataset
+    assert "Δ vs base" in first.stdout and "Minimum detectable effect of this design" in first.stdout
     assert "| dataset" in first.stdout and "LC win rate" in first.stdout and "OpenLLM world_mc" in first.stdout
     assert "it/s]" not in first.stderr and "%|" not in first.stderr  # --quiet: no library's progress bar either
-    assert "ran 35 of 35 steps" in first.stderr and "GPU-hours" in first.stderr and "files: " in first.stderr
+    assert "ran 39 of 39 steps" in first.stderr and "GPU-hours" in first.stderr and "files: " in first.stderr
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.html", "results.json",
                  "suite.resolved.yaml"):
         assert (runs / "quickstart" / name).is_file()

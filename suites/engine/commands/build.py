@@ -81,7 +81,7 @@ def build_to_file(builder: str, pool: str, out: Path, k: int | None, params: dic
     if not result.rows:
         raise ValueError(f"builder '{builder}' selected no rows from {pool}; loosen its params")
     card = make_card(result.rows, builder, parsed.model_dump(mode="json"), pool_info, result.info, seed)
-    card["prompt_ids"] = prompt_ids(builder, parsed)
+    card["prompt_ids"] = prompt_ids(builder, parsed, (roles or RolesSpec()).providers())
     if cost is not None:
         card["llm_cost"] = cost
     if warnings := build_warnings(builder, parsed, len(result.rows), {**pool_info, "rows": len(rows)}):

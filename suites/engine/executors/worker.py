@@ -56,7 +56,9 @@ def execute(step_json: dict[str, Any], settings: dict[str, Any], log: bool = Tru
             say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run one step (unless it is in the store); returns the Outcome's fields. Never raises for a step's failure."""
     from sftbench.suites.engine.commands.errors import describe
+    from sftbench.suites.engine.commands.quiet import quiet_tqdm
     from sftbench.suites.engine.executor import run_step
+    quiet_tqdm()  # --quiet reaches workers as QUIET_ENV
     step = Step.from_json(step_json)
     ctx = context_for(settings)
     where = settings.get("where") or f"{socket.gethostname()}:{os.getpid()}"

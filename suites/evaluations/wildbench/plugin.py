@@ -13,8 +13,10 @@ from sftbench.suites.evaluations.wildbench.spec import WildBenchSpec
 from sftbench.suites.evaluations.wildbench.steps import headline, input_identity
 
 WILDBENCH_TASKS = 1024
-SCORE = Column("WB_score", "WB-Score", "summary", primary=True, flag="n_unparsed")
-REWARD = Column("WB_reward", "WB-Reward (mix)", "summary", flag="reward_n_unparsed")
+SCORE = Column("WB_score", "WB-Score", "mean", score="WB_score", lower=-100.0, upper=100.0, primary=True,
+               flag="n_unparsed")
+REWARD = Column("WB_reward", "WB-Reward (mix)", "mean", score="WB_reward", lower=-100.0, upper=100.0,
+                flag="reward_n_unparsed")
 
 
 class WildBench(Evaluation):
@@ -50,16 +52,33 @@ class WildBench(Evaluation):
                      f"WildBench judging ({run})", ckpt.seed, deps={"answers": answers}, args={"roles": b.roles_args})
 
     def result(self, store: Store, step: Step, spec: WildBenchSpec) -> Evaluated:
-        """WB-Score (the published leaderboard's task-macro scale) and the WB-Reward mixture, per run."""
+        """WB-Score (the published leaderboard's task-macro scale) and the WB-Reward mixture, per task: each task's
+        share of the run's number (judges/wildbench: `wb_score_items`, `wb_reward_items`), paired by task."""
         from sftbench.common.rows import read_jsonl
-        scores = json.loads((store.path(step.key) / "scores.json").read_text())
+        from sftbench.judges.wildbench import task_categories, wb_reward_items, wb_score_items
+        out = store.path(step.key)
+        scores = json.loads((out / "scores.json").read_text())
         head = headline(scores)
-        records = read_jsonl(store.path(step.key) / "score_records.jsonl", validate=False)
+        records = read_jsonl(out / "score_records.jsonl", validate=False)
+        answers = store.root / step.deps["answers"] / "tasks.jsonl" if step.deps.get("answers") else None
+        categories = ({t["session_id"]: task_categories(t) for t in read_jsonl(answers, validate=False)}
+                      if answers is not None and answers.is_file() else None)
+        if categories is not None and not all(r["session_id"] in categories for r in records):
+            categories = None
+        units = [str(r.get("session_id")) for r in records]
+        per_task = wb_score_items(records, categories)
+        per_item: dict[str, list[float | None]] = {"WB_score": [per_task[r["session_id"]] for r in records]}
+        if categories is None:  # the plain mean is what these shares add up to
+            head["WB_score"] = head.get("WB_score_mean")
+        if "WB_reward" in head:
+            refs = [wb_reward_items(read_jsonl(out / f"reward_records.{name}.jsonl", validate=False), scores["K"])
+                    for name in head.get("references") or []]
+            per_item["WB_reward"] = [sum(r[sid] for r in refs) / len(refs) if all(sid in r for r in refs) else None
+                                     for sid in (rec["session_id"] for rec in records)]
         numbers = {k: v for k, v in head.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         return Evaluated(
             benchmark=self.name, title="WildBench v2", fingerprint=store.manifest(step.key).get("judge_fingerprint") or {},
-            unit=self.unit, units=[str(r.get("session_id")) for r in records],
-            scores={"score": [_score(r) for r in records]}, headline=numbers,
+            unit=self.unit, units=units, scores=per_item, headline=numbers,
             columns=[SCORE, REWARD] if "WB_reward" in head else [SCORE],
             info={"task_groups": head.get("task_groups"), "references": head.get("references")},
             steps={"judge": step.key.dirname, "answers": step.deps.get("answers")})
@@ -74,11 +93,3 @@ class WildBench(Evaluation):
             from sftbench.suites.models.generate import resolve_backend
             resolve_backend(suite.generation.backend)
 
-
-def _score(record: dict[str, Any]) -> float | None:
-    if record.get("failed"):
-        return None
-    try:
-        return float(record["score"])
-    except (KeyError, TypeError, ValueError):
-        return None
