@@ -91,8 +91,8 @@ def _thead(headers: list[Header], sort_key: str | None) -> str:
     return f'<thead><tr class="groups">{top}</tr><tr>{cells}</tr></thead>'
 
 
-def _leaderboard(t: TableStats, i: int, sort_by: str) -> tuple[str, list[RowStats]]:
-    headers, body, rows = main_table(t, sort_by)
+def _leaderboard(t: TableStats, i: int, sort_by: str, per_usd: bool = False) -> tuple[str, list[RowStats]]:
+    headers, body, rows = main_table(t, sort_by, per_usd)
     sort_key = next((h.key for h in headers if h.key.endswith(f".{sort_by}") or h.key == sort_by), None)
     html_rows = []
     for n, (r, cells) in enumerate(zip(rows, body), start=1):
@@ -144,7 +144,7 @@ def to_html(report: Report) -> str:
     sections = []
     sort_by = report.settings.sort_by
     for i, t in enumerate(report.tables, start=1):
-        table, rows = _leaderboard(t, i, sort_by)
+        table, rows = _leaderboard(t, i, sort_by, report.settings.points_per_usd)
         notes = "".join(f'<p class="note">Note: {escape(n)}.</p>' for n in
                         [*t.notes, *(f"{g.title}: {n}" for g in t.groups for n in g.notes)])
         summary = "".join(f'<p class="summary">{escape(line)}</p>' for line in summary_lines(report, t))

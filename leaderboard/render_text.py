@@ -62,7 +62,7 @@ def _md_table(headers: list, body: list[list[Cell]]) -> str:
 def to_markdown(report: Report) -> str:
     parts = [f"# Leaderboard: {report.suite}\n"]
     for t in report.tables:
-        headers, body, rows = main_table(t, report.settings.sort_by)
+        headers, body, rows = main_table(t, report.settings.sort_by, report.settings.points_per_usd)
         parts.append(f"## {t.base_model}\n\n{_md_table(headers, body)}\n")
         parts.append("; ".join(group_text(g) for g in t.groups) +
                      f"; seeds per dataset: {max(len(r.seeds) for r in t.rows)}.\n")
@@ -128,7 +128,7 @@ def to_latex(report: Report) -> str:
     booktabs tables with the same columns as every other format."""
     out = [f"% sftbench leaderboard: {tex(report.suite)} (needs \\usepackage{{booktabs}})"]
     for t in report.tables:
-        headers, body, _ = main_table(t, report.settings.sort_by)
+        headers, body, _ = main_table(t, report.settings.sort_by, report.settings.points_per_usd)
         scored = "; ".join(tex(group_text(g)) for g in t.groups)
         out += _tex_tabular(headers, body, f"{tex(t.base_model)}: {scored}. 95\\% bootstrap CIs in brackets.")
         if t.reference and t.comparisons:

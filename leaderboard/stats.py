@@ -50,6 +50,7 @@ class Settings:
     sort_by: str = "lc_win_rate"  # a column key (or benchmark.key), or "name"; unknown keys: the first primary
     equivalence_margin: dict[str, float] = field(default_factory=dict)  # column (key or benchmark.key) -> ±m points
     gate: list[str] | None = None  # columns (or whole evaluations) `sftbench compare` fails on; None: all tested
+    points_per_usd: bool = False   # a column: the headline gain over the reference per $ of building the dataset
 
     @classmethod
     def from_spec(cls, spec: Any = None, **overrides: Any) -> "Settings":
@@ -312,6 +313,19 @@ def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, 
     return diff, diff - half, diff + half, p, test, floor, float(np.sqrt(variance)), finite, parts
 
 
+COSTS_SUMMED = ("train_hours", "train_gpu_hours", "eval_usd")  # over a dataset's seeds; build_usd is paid once
+
+
+def _row_info(runs: list[Run]) -> dict[str, Any]:
+    """A dataset's fields: its first run's, with what every seed cost added up."""
+    info = dict(runs[0].info)
+    for key in COSTS_SUMMED:
+        values = [r.info.get(key) for r in runs if r.info.get(key) is not None]
+        if key in info:
+            info[key] = sum(values) if values else None
+    return info
+
+
 def _base_deltas(benchmark: str, group: GroupStats, arms: dict[str, _Arm], base: str, s: Settings,
                  floor_sd: float | None) -> list[Comparison]:
     """Every dataset's difference to the untuned base on the evaluation's primary column, with its unadjusted CI
@@ -359,7 +373,7 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
     rows = []
     for name in datasets:
         mine = sorted((r for r in runs if r.dataset == name), key=lambda r: r.seed)
-        rows.append(RowStats(name, [r.seed for r in mine], dict(mine[0].info),
+        rows.append(RowStats(name, [r.seed for r in mine], _row_info(mine),
                              {**mine[0].provenance, "steps": [r.provenance.get("steps", {}) for r in mine]}))
     out = TableStats(base_model, reference if reference in datasets else None, rows, [], [], base=base)
     if max(len(r.seeds) for r in rows) == 1:

@@ -90,9 +90,41 @@ def column_label(cs: ColumnStats) -> str:
     return f"{cs.column.label} (± SE)" if cs.column.statistic == "summary" else f"{cs.column.label} [95% CI]"
 
 
-def main_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[list[Cell]], list[RowStats]]:
+COSTS = [("build_usd", "build LLM $", 4), ("train_gpu_hours", "train GPU-h", 3), ("train_hours", "train h", 3),
+         ("eval_usd", "eval LLM $", 4)]
+
+
+def cost_columns(t: TableStats) -> list[tuple[str, str, int]]:
+    """The cost columns some row has: LLM $ where an LLM was priced, GPU-hours where a GPU trained."""
+    def shown(key: str) -> bool:
+        values = [r.info.get(key) for r in t.rows if r.dataset != t.base]
+        return any(v is not None for v in values) and (key != "train_gpu_hours" or any(v for v in values))
+    return [c for c in COSTS if shown(c[0])]
+
+
+def points_per_usd(t: TableStats, sort_by: str) -> tuple[str, dict[str, float | None]] | None:
+    """(label, dataset -> headline gain over the reference per build $), for datasets whose build cost money."""
+    found = sort_column(t, sort_by)
+    if found is None or t.reference is None:
+        return None
+    g, cs = found
+    comps = {c.dataset: c for c in t.comparisons if (c.benchmark, c.metric) == (g.benchmark, cs.column.key)}
+    out: dict[str, float | None] = {}
+    for r in t.rows:
+        usd, c = r.info.get("build_usd"), comps.get(r.dataset)
+        out[r.dataset] = c.diff / usd if c is not None and usd else None
+    return f"{cs.column.label} points per build $", out
+
+
+def main_table(t: TableStats, sort_by: str, per_usd: bool = False) \
+        -> tuple[list[Header], list[list[Cell]], list[RowStats]]:
     rows = sorted_rows(t, sort_by)
+    costs = cost_columns(t)
+    gains = points_per_usd(t, sort_by) if per_usd else None
     headers = [Header(k, label, "") for k, label in INFO]
+    headers += [Header(k, label, "") for k, label, _ in costs]
+    if gains is not None:
+        headers.append(Header("points_per_usd", gains[0], ""))
     deltas = {(c.dataset, c.benchmark): c for c in t.base_deltas}
     for g in t.groups:
         headers += [Header(column_key(g, cs), column_label(cs), g.title) for cs in g.columns]
@@ -106,6 +138,10 @@ def main_table(t: TableStats, sort_by: str) -> tuple[list[Header], list[list[Cel
                  Cell(str(r.info.get("size") or ""), r.info.get("size")),
                  Cell(fmt(r.info.get("train_resp_words")), r.info.get("train_resp_words")),
                  Cell(str(len(r.seeds)), len(r.seeds))]
+        cells += [Cell(fmt(r.info.get(k), d) if r.info.get(k) is not None else "", r.info.get(k)) for k, _, d in costs]
+        if gains is not None:
+            gain = gains[1].get(r.dataset)
+            cells.append(Cell(fmt(gain, 2) if gain is not None else "", gain))
         for g in t.groups:
             for cs in g.columns:
                 e = cs.estimates.get(r.dataset)
@@ -205,6 +241,7 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
     for t in report.tables:
         comps = {(c.dataset, c.benchmark, c.metric): c for c in t.comparisons}
         deltas = {(c.dataset, c.benchmark): c for c in t.base_deltas}
+        gains = points_per_usd(t, report.settings.sort_by) if report.settings.points_per_usd else None
         for r in sorted_rows(t, report.settings.sort_by):
             rec: dict[str, Any] = {"base_model": t.base_model, "dataset": r.dataset,
                                    "builder": r.info.get("builder"), "size": r.info.get("size"),
@@ -234,6 +271,9 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
                                 c.p_value})
                 rec.update({f"{g.benchmark}.fingerprint": fingerprint_label(g.fingerprint),
                             f"{g.benchmark}.n_units": g.n_units, f"{g.benchmark}.baseline": g.info.get("baseline")})
+            rec.update({k: r.info.get(k) for k, _, _ in COSTS})
+            if gains is not None:
+                rec["points_per_usd"] = gains[1].get(r.dataset)
             rec.update({"card_sha256": r.provenance.get("card_sha256"), "recipe_sha": r.provenance.get("recipe_sha")})
             out.append(rec)
     return out

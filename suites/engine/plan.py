@@ -42,9 +42,15 @@ class Plan:
 
     def step(self, key: StepKey) -> Step:
         """The planned step of a key."""
+        return self._index()[key.dirname]
+
+    def step_by_dir(self, dirname: str) -> Step | None:
+        return self._index().get(dirname)
+
+    def _index(self) -> dict[str, Step]:
         if not hasattr(self, "_by_dir"):
             self._by_dir = {s.key.dirname: s for s in self.steps}
-        return self._by_dir[key.dirname]
+        return self._by_dir
 
 
 def make_plan(suite: Suite, runs_dir: Path, threads: int | None = None, progress: bool = True,

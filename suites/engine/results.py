@@ -10,6 +10,7 @@ from sftbench.common.jsonio import read_json
 from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
 from sftbench.suites.engine.plan import Plan, enabled_evaluations
 from sftbench.suites.engine.schema import BASE_ROW
+from sftbench.suites.engine.store import StepKey
 
 
 def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
@@ -24,7 +25,8 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
         train = store.manifest(train_key)
         recipe = train["config"]["recipe"]
         run = Run(dataset, seed, base_model, {}, info={"builder": card["builder"], "size": card["size"],
-                                                       "train_resp_words": card["response_length"]["mean_words"]},
+                                                       "train_resp_words": card["response_length"]["mean_words"],
+                                                       **_costs(plan, plan.built[dataset], train_key, train, keys)},
                   provenance={"card_sha256": card["content_sha256"], "builder": card["builder"], "recipe": recipe,
                               # recipe_sha leaves the seed out: the same recipe for every seed
                               "recipe_sha": fingerprint_sha({k: v for k, v in recipe.items() if k != "seed"}),
@@ -54,6 +56,35 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
                 table.noise_floors[found[0]] = found[1]
     single_fingerprints(table)
     return table
+
+
+def _costs(plan: Plan, build: StepKey, train_key: StepKey, train: dict, results: dict[str, StepKey]) \
+        -> dict[str, float | None]:
+    """What one checkpoint cost: the LLM $ of building its dataset (teacher, rater, refine calls; the same for every
+    seed), the training's wall and GPU hours, and the LLM $ of its own evaluation steps (judging, answers; not the
+    suite-wide ones such as the length-control table). None where no LLM was priced (world roles, local models)."""
+    run_name = train_key.name
+    def usd(manifest: dict) -> float | None:
+        cost = manifest.get("llm_cost") or {}
+        used = cost.get("calls") or cost.get("cached_calls")
+        return float(cost.get("usd") or 0.0) if used else None  # None: no LLM call at all
+
+    hours = float(train.get("wall_time_s") or 0.0) / 3600
+    gpus = len((train.get("hardware") or {}).get("gpus") or [])
+    evaluated: set[str] = set()
+    todo = [plan.step(k) for k in results.values()]
+    eval_usd: float | None = None
+    while todo:
+        step = todo.pop()
+        if step.key.dirname in evaluated or step.key.name != run_name:  # suite-wide steps are nobody's own
+            continue
+        evaluated.add(step.key.dirname)
+        spent = usd(plan.store.manifest(step.key))
+        if spent is not None:
+            eval_usd = (eval_usd or 0.0) + spent
+        todo += [plan.step_by_dir(d) for d in step.deps.values() if plan.step_by_dir(d) is not None]
+    return {"build_usd": usd(plan.store.manifest(build)), "train_hours": hours, "train_gpu_hours": hours * gpus,
+            "eval_usd": eval_usd}
 
 
 def _untuned_run(plan: Plan, base_model: str, evaluations: list, table: ResultsTable, exports: Path | None) -> Run:

@@ -116,6 +116,8 @@ class LeaderboardSpec(Strict):
                                                  "verdict against the reference")
     gate: list[str] | None = Field(None, description="columns or whole evaluations `sftbench compare` fails on "
                                    "(mt_bench, alpaca_eval.lc_win_rate, ...); default: every tested column")
+    points_per_usd: bool = Field(False, description="add a column: the headline gain over the reference divided by "
+                                 "the LLM $ of building the dataset")
 
     @field_validator("equivalence_margin")
     @classmethod

@@ -13,7 +13,7 @@ from tests.leaderboard.fakeruns import DatasetSpec, write_suite
 # Small but complete: 4 datasets x 2 seeds x 40 prompts, the untuned base model's row, a measured (non-zero)
 # judge-noise floor.
 GOLDEN_DATASETS = [DatasetSpec("random", 0.0, 40), DatasetSpec("longest", 0.02, 160),
-                   DatasetSpec("curated", 0.25, 60), DatasetSpec("bad", -0.3, 30),
+                   DatasetSpec("curated", 0.25, 60, build_usd=2.5), DatasetSpec("bad", -0.3, 30),
                    DatasetSpec("untuned-base", -0.45, 25, builder="none (untuned base model)", untuned=True)]
 FAST = Settings(n_bootstrap=100, n_bootstrap_lc=4, n_permutations=2000)
 
@@ -21,7 +21,8 @@ FAST = Settings(n_bootstrap=100, n_bootstrap_lc=4, n_permutations=2000)
 @pytest.fixture(scope="session")
 def golden_suite_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_suite(tmp_path_factory.mktemp("golden") / "runs", GOLDEN_DATASETS, seeds=(0, 1), n_prompts=40,
-                       noise_sd=0.05, suite="golden", leaderboard={"reference": "random", "sort_by": "lc_win_rate"})
+                       noise_sd=0.05, suite="golden",
+                       leaderboard={"reference": "random", "sort_by": "lc_win_rate", "points_per_usd": True})
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ class DatasetSpec:
     length: int          # typical output length in characters
     builder: str = ""
     untuned: bool = False  # the untuned base model's row (evaluation.include_base): one checkpoint, seed 0
+    build_usd: float | None = None  # the LLM $ of building it (None: no priced LLM)
 
 
 def _h(*parts: Any) -> str:
@@ -97,7 +98,9 @@ def write_suite(root: Path, datasets: list[DatasetSpec], seeds: tuple[int, ...] 
                 evaluations["mt_bench"] = mt_bench_run(rng, mt_bench.get(ds.name, 0.0), judge)
             table.runs.append(Run(ds.name, s, f"tiny-llama@{base}", evaluations,
                                   {"builder": card["builder"], "size": card["size"],
-                                   "train_resp_words": card["response_length"]["mean_words"]},
+                                   "train_resp_words": card["response_length"]["mean_words"],
+                                   "build_usd": ds.build_usd, "train_hours": 0.0 if ds.untuned else 0.02,
+                                   "train_gpu_hours": 0.0, "eval_usd": None},
                                   {"card_sha256": card["content_sha256"], "builder": card["builder"],
                                    "recipe": {**RECIPE, "seed": s}, "recipe_sha": _h("recipe", RECIPE),
                                    "template": "chatml", "base_model": {"name": "tiny-llama", "revision": base},

@@ -103,7 +103,7 @@ def test_every_format_carries_the_same_columns(rendered: Path):
     from sftbench.leaderboard.results import load_results
     from sftbench.leaderboard.table_rows import main_table
     report = build(load_results(rendered), FAST)
-    headers, _, _ = main_table(report.tables[0], "lc_win_rate")
+    headers, _, _ = main_table(report.tables[0], "lc_win_rate", per_usd=True)  # the suite's points_per_usd
     md = (rendered / "leaderboard.md").read_text()
     tex = (rendered / "leaderboard.tex").read_text()
     html = (rendered / "leaderboard.html").read_text()
@@ -126,6 +126,11 @@ def test_formats_carry_what_they_promise(rendered: Path):
     verdicts = {r["dataset"]: r["alpaca_eval.win_rate_verdict"] for r in doc["leaderboard"]}
     assert verdicts["bad"] == "worse" and verdicts["curated"] == "better" and verdicts["random"] is None
     assert verdicts["untuned-base"] is None  # the base row is never a verdict against the reference ...
+    rows = {r["dataset"]: r for r in doc["leaderboard"]}  # what each cost, and the gain per build $ where priced
+    assert rows["curated"]["build_usd"] == 2.5 and rows["random"]["build_usd"] is None
+    assert rows["curated"]["train_hours"] == 0.04  # two seeds
+    assert rows["curated"]["points_per_usd"] == rows["curated"]["alpaca_eval.lc_win_rate_diff"] / 2.5
+    assert rows["longest"]["points_per_usd"] is None
     vs_base = {r["dataset"]: r["alpaca_eval.vs_base"] for r in doc["leaderboard"]}  # ... but everyone's Δ vs it
     assert vs_base["untuned-base"] is None and vs_base["curated"] > vs_base["random"] > vs_base["bad"] > 0
     csv = pd.read_csv(rendered / "leaderboard.csv")

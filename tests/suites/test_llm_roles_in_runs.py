@@ -51,6 +51,11 @@ def test_budget_stops_before_exceeding_and_a_rerun_reuses_every_paid_answer(tmp_
     lctable = json.loads(next(root.glob("lctable-*/manifest.json")).read_text())
     assert lctable["llm_cost"]["cached_calls"] == paid_before  # answers paid for before are not bought again
     assert lctable["llm_cost"]["usd"] <= 1000
+    (row,) = json.loads((root / "leaderboard.json").read_text())["leaderboard"]  # what the dataset's runs cost
+    (judge,) = root.glob("judge-random-s0-*/manifest.json")
+    assert row["eval_usd"] == pytest.approx(json.loads(judge.read_text())["llm_cost"]["usd"]) and row["eval_usd"] > 0
+    assert row["build_usd"] is None and row["train_hours"] > 0  # a world build, trained on the CPU
+    assert "eval LLM $" in (root / "leaderboard.md").read_text()
     total_paid = server.billable
     # verbose + concise + one model, 40 eval prompts each, every pair once; then the judge-noise floor re-judges
     # its sample (all 40 here) without the cache, on purpose
