@@ -1,0 +1,119 @@
+"""Write benchmarks/gpu/wheels.txt: the pinned packages a GPU machine lacks, at this venv's versions.
+
+    .venv/bin/python benchmarks/gpu/wheel_list.py            # rewrite wheels.txt
+    .venv/bin/python benchmarks/gpu/wheel_list.py --check    # exit 1 when wheels.txt is out of date
+
+The GPU machine has Python 3.12 with torch, transformers, accelerate and peft. What must travel is the dependency
+closure of sftbench's dependencies (the working tree's pyproject.toml) minus the closure of those four, read from
+this venv's installed metadata with markers evaluated for Linux x86-64, CPython 3.12. A few small packages that a
+newer transformers pulls in but an older one may not (pydantic, rich) travel anyway: the installer on the device
+skips whatever is already installed there. openai and tiktoken (NOT_SHIPPED) stay behind. lm-eval and what only it
+needs form an optional tier: the GPU suite does not run OpenLLM, and make_wheels.sh leaves the tier out unless
+WITH_OPENLLM=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import re
+import sys
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+HERE = Path(__file__).resolve().parent
+GPU_BASE = ("torch", "transformers", "accelerate", "peft")  # already on the GPU machine
+PYPROJECT = HERE.parents[1] / "pyproject.toml"
+ALWAYS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "rich",
+          "setuptools")  # setuptools: alpaca_eval imports pkg_resources (gone in setuptools >= 81)
+# alpaca_eval requires these for its own API annotators; sftbench judges through its own clients and never imports
+# them (nor does alpaca_eval's GLM, which sftbench uses): left out to stay under the 64 MiB carry limit.
+NOT_SHIPPED = ("openai", "tiktoken")
+OPTIONAL_ROOTS = ("lm-eval",)
+# Python packages the nvidia-h200 image already holds (the device library's KINDS.md, as read on 2026-11-17), at
+# versions it does not list: they form the `image` tier, carried only as fallbacks (install_wheels.py installs one
+# when the image's version fails a requirement); LEAN=1 make_wheels.sh leaves the tier out.
+_IMAGE_LIST = """absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs
+certifi charset-normalizer click cloudpickle colorama contourpy cycler filelock fonttools frozenlist fsspec h11
+hf-xet httpcore httpx huggingface-hub idna jinja2 joblib kiwisolver lxml markdown markdown-it-py markupsafe
+matplotlib mdurl mpmath multidict narwhals networkx numpy packaging pandas patsy peft pillow pip portalocker
+propcache psutil pyarrow pygments pyparsing python-dateutil pyyaml regex requests rich sacrebleu safetensors
+scikit-learn scipy setuptools shellingham six sympy tabulate threadpoolctl tiktoken tokenizers torch tqdm
+transformers typer typing-extensions urllib3 xxhash yarl"""
+IMAGE_HAS = frozenset(_IMAGE_LIST.split())
+SKIP = ("sftbench",)  # built from the source tree by make_wheels.sh
+TARGET = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
+          "platform_system": "Linux", "platform_machine": "x86_64", "implementation_name": "cpython",
+          "platform_python_implementation": "CPython", "os_name": "posix", "extra": ""}
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def closure(roots: tuple[str, ...] | list[str], stop: set[str] = frozenset()) -> dict[str, str]:
+    """Installed distributions reachable from `roots` (name -> version), not walking into `stop`."""
+    found: dict[str, str] = {}
+    todo = [norm(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in found or name in stop:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            raise SystemExit(f"{name} is not installed in this venv: pip install -e '.[test]' first") from None
+        found[name] = dist.version
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate(TARGET):
+                todo.append(norm(req.name))
+    return found
+
+
+def sftbench_requirements() -> list[str]:
+    """The working tree's dependencies (pyproject.toml), not the venv's possibly older sftbench metadata."""
+    import tomllib
+
+    deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    return [Requirement(d).name for d in deps if Requirement(d).marker is None or Requirement(d).marker.evaluate(TARGET)]
+
+
+def wheel_lines() -> list[str]:
+    base = set(closure(GPU_BASE))
+    wanted = closure(sftbench_requirements(), stop={norm(p) for p in (*OPTIONAL_ROOTS, *NOT_SHIPPED)})
+    core = {n: v for n, v in wanted.items() if n not in base or n in ALWAYS}
+    core.update({n: md.version(n) for n in ALWAYS})
+    optional = {n: v for n, v in closure(OPTIONAL_ROOTS, stop={norm(p) for p in NOT_SHIPPED}).items()
+                if n not in base and n not in core}
+    lines = ["# Generated by benchmarks/gpu/wheel_list.py from the project venv; do not edit by hand.",
+             "# What the GPU machine (Python 3.12, torch, transformers, accelerate, peft) lacks, pinned.", ""]
+    image = IMAGE_HAS - {"setuptools"}  # the image's setuptools may lack pkg_resources: always carried
+    lines += [f"{n}=={v}" for n, v in sorted(core.items()) if n not in SKIP and n not in image]
+    lines += ["", "# tier: image (the nvidia-h200 image has these at unlisted versions: fallbacks; LEAN=1 leaves them out)"]
+    lines += [f"{n}=={v}" for n, v in sorted(core.items()) if n not in SKIP and n in image]
+    lines += ["", "# tier: openllm (lm-eval and what only it needs; make_wheels.sh includes it with WITH_OPENLLM=1)"]
+    lines += [f"{n}=={v}" for n, v in sorted(optional.items()) if n not in SKIP]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare with wheels.txt instead of writing it")
+    parser.add_argument("--out", type=Path, default=HERE / "wheels.txt")
+    args = parser.parse_args(argv)
+    text = "\n".join(wheel_lines()) + "\n"
+    if args.check:
+        if not args.out.is_file() or args.out.read_text() != text:
+            print(f"{args.out} is out of date: run .venv/bin/python benchmarks/gpu/wheel_list.py", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out} ({sum(1 for ln in text.splitlines() if '==' in ln)} packages)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
