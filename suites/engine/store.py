@@ -72,6 +72,8 @@ def hardware() -> dict[str, Any]:
         info["torch_threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            info["cuda"] = torch.version.cuda
+            info["visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # which GPUs this step was given
     except ImportError:
         pass
     return info
