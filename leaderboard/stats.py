@@ -380,6 +380,11 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
         out.notes.append(SINGLE_SEED_NOTE)
     if out.reference is None:
         out.notes.append(f"reference dataset {reference!r} is not in this table: no comparisons")
+    flagged = [f"{r.dataset} ({r.info['contaminated_rows']} rows)" for r in rows if r.info.get("contaminated_rows")]
+    if flagged:
+        out.notes.append("contaminated: " + ", ".join(flagged) + " overlap the evaluation prompts (exact or 13-gram "
+                         "matches, per evaluation in results.json): their scores may be inflated; `decontaminate: "
+                         "true` on the dataset drops those rows before training")
     if base is not None:
         out.notes.append(f"{base}: the base model untuned, through the same template and decoding; Δ vs base is each "
                          "dataset's headline column minus its, paired over units with the datasets' seed variance "

@@ -90,6 +90,16 @@ def column_label(cs: ColumnStats) -> str:
     return f"{cs.column.label} (± SE)" if cs.column.statistic == "summary" else f"{cs.column.label} [95% CI]"
 
 
+# Wall-clock columns: they differ between two runs that agree on every result (a resumed training step, a busier
+# machine), so a comparison of leaderboards leaves them out (`deterministic`).
+WALL_CLOCK_FIELDS = ("train_hours", "train_gpu_hours")
+
+
+def deterministic(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """leaderboard.json rows without their wall-clock fields: equal for runs that computed the same results."""
+    return [{k: v for k, v in row.items() if k not in WALL_CLOCK_FIELDS} for row in rows]
+
+
 COSTS = [("build_usd", "build LLM $", 4), ("train_gpu_hours", "train GPU-h", 3), ("train_hours", "train h", 3),
          ("eval_usd", "eval LLM $", 4)]
 
@@ -134,7 +144,9 @@ def main_table(t: TableStats, sort_by: str, per_usd: bool = False) \
                                     and d != t.base), default=None) for g in t.groups for cs in g.columns}
     body = []
     for r in rows:
-        cells = [Cell(r.dataset, r.dataset), Cell(str(r.info.get("builder") or ""), r.info.get("builder")),
+        flagged = r.info.get("contaminated_rows")
+        cells = [Cell(r.dataset, r.dataset, note=f"(contaminated: {flagged} rows)" if flagged else ""),
+                 Cell(str(r.info.get("builder") or ""), r.info.get("builder")),
                  Cell(str(r.info.get("size") or ""), r.info.get("size")),
                  Cell(fmt(r.info.get("train_resp_words")), r.info.get("train_resp_words")),
                  Cell(str(len(r.seeds)), len(r.seeds))]
@@ -272,6 +284,7 @@ def flat_rows(report: Report) -> list[dict[str, Any]]:
                 rec.update({f"{g.benchmark}.fingerprint": fingerprint_label(g.fingerprint),
                             f"{g.benchmark}.n_units": g.n_units, f"{g.benchmark}.baseline": g.info.get("baseline")})
             rec.update({k: r.info.get(k) for k, _, _ in COSTS})
+            rec.update({k: r.info.get(k) for k in ("contaminated_rows", "decontaminated_rows")})
             if gains is not None:
                 rec["points_per_usd"] = gains[1].get(r.dataset)
             rec.update({"card_sha256": r.provenance.get("card_sha256"), "recipe_sha": r.provenance.get("recipe_sha")})

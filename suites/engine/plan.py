@@ -35,6 +35,7 @@ class Plan:
     finals: dict[str, StepKey] = field(default_factory=dict)  # evaluation -> its closing step (noise floor)
     base: StepKey | None = None                               # the base model (pretrain or base step)
     untuned: dict[str, StepKey] = field(default_factory=dict)  # include_base: evaluation -> the base's result step
+    checked: dict[str, StepKey] = field(default_factory=dict)  # dataset -> its contamination check
     view: Path = Path("runs")                                 # runs/<suite>: links to the steps, results, leaderboard
     threads: int = 1
     progress: bool = True
@@ -96,6 +97,7 @@ class PlanBuilder:
         self.trained: dict[RunKey, StepKey] = {}
         self.results: dict[RunKey, dict[str, StepKey]] = {}
         self.untuned: dict[str, StepKey] = {}
+        self.checked: dict[str, StepKey] = {}
         self.finals: dict[str, StepKey] = {}
         self.evaluations = enabled_evaluations(suite)
 
@@ -114,7 +116,7 @@ class PlanBuilder:
 
     def plan(self) -> Plan:
         return Plan(self.suite, self.store, self.steps, self.built, self.trained, self.results, self.finals,
-                    self.base, self.untuned, self.view, self.threads, self.progress, self.max_usd)
+                    self.base, self.untuned, self.checked, self.view, self.threads, self.progress, self.max_usd)
 
     def add_world(self) -> None:
         """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
@@ -170,6 +172,7 @@ class PlanBuilder:
         """Each evaluation's suite-wide steps, then per (dataset, seed) a checkpoint and its evaluations, then each
         evaluation's closing steps."""
         shared = {plugin.name: plugin.prepare(self, spec) for plugin, spec in self.evaluations}
+        self._add_contamination_checks(shared)
         for ds in self.suite.datasets:
             for seed in self.suite.seeds:
                 run_name = f"{ds.name}-s{seed}"
@@ -188,6 +191,29 @@ class PlanBuilder:
             final = plugin.finish(self, spec, shared[plugin.name], per_run)
             if final is not None:
                 self.finals[plugin.name] = final
+
+    def _add_contamination_checks(self, shared: dict[str, Any]) -> None:
+        """Every dataset against every evaluation's prompts (a `contam` step each); a dataset with `decontaminate`
+        trains on that step's output instead of its build's."""
+        sources = {plugin.name: (plugin, spec, plugin.prompt_source(self, spec, shared[plugin.name]))
+                   for plugin, spec in self.evaluations}
+        sources = {name: found for name, found in sources.items() if found[2] is not None}
+        if not sources:
+            return
+        deps = {f"{name}.{local}": key for name, (_, _, src) in sources.items() for local, key in src.deps.items()}
+        identity = {name: src.identity for name, (_, _, src) in sources.items()}
+        args = {"sources": {name: {"spec": spec.model_dump(mode="json"), "args": src.args,
+                                   "inputs": {local: f"{name}.{local}" for local in src.deps}}
+                            for name, (_, spec, src) in sources.items()}}
+        for ds in self.suite.datasets:
+            build = self.built[ds.name]
+            key = self.add("contam", ds.name, {"n": 13, "decontaminate": ds.decontaminate, "version": 1},
+                           {"data": build.hash, "evaluations": identity},
+                           f"{'decontaminate' if ds.decontaminate else 'contamination check of'} {ds.name}",
+                           deps={"data": build, **deps}, args=args)
+            self.checked[ds.name] = key
+            if ds.decontaminate:
+                self.built[ds.name] = key
 
     def _add_untuned_base(self, shared: dict[str, Any]) -> None:
         """`evaluation.include_base`: the base model, untuned, evaluated through the suite's template and decoding

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sftbench.common.jsonio import read_json
 from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
@@ -26,7 +27,8 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
         recipe = train["config"]["recipe"]
         run = Run(dataset, seed, base_model, {}, info={"builder": card["builder"], "size": card["size"],
                                                        "train_resp_words": card["response_length"]["mean_words"],
-                                                       **_costs(plan, plan.built[dataset], train_key, train, keys)},
+                                                       **_costs(plan, plan.built[dataset], train_key, train, keys),
+                                                       **_contamination(plan, dataset)},
                   provenance={"card_sha256": card["content_sha256"], "builder": card["builder"], "recipe": recipe,
                               # recipe_sha leaves the seed out: the same recipe for every seed
                               "recipe_sha": fingerprint_sha({k: v for k, v in recipe.items() if k != "seed"}),
@@ -56,6 +58,20 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
                 table.noise_floors[found[0]] = found[1]
     single_fingerprints(table)
     return table
+
+
+def _contamination(plan: Plan, dataset: str) -> dict[str, Any]:
+    """The dataset's overlap with the suite's evaluation prompts (None: not checked): rows flagged, and per
+    evaluation the exact and 13-gram counts; with decontaminate, what was dropped before training."""
+    if dataset not in plan.checked:
+        return {}
+    from sftbench.suites.data.contamination_step import REPORT
+    report = read_json(plan.store.path(plan.checked[dataset]) / REPORT)
+    decontaminated = plan.checked[dataset] == plan.built[dataset]
+    return {"contaminated_rows": 0 if decontaminated else report["contaminated_rows"],
+            "decontaminated_rows": report["contaminated_rows"] if decontaminated else None,
+            "contamination": {name: {k: v for k, v in entry.items() if not k.endswith("_rows")}
+                              for name, entry in report["by_eval"].items()}}
 
 
 def _costs(plan: Plan, build: StepKey, train_key: StepKey, train: dict, results: dict[str, StepKey]) \

@@ -76,6 +76,8 @@ class DatasetSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     builder: str
     params: dict[str, Any] = Field(default_factory=dict)
+    decontaminate: bool = Field(False, description="drop the rows that overlap the suite's evaluation prompts "
+                                "(exact or 13-gram) before training; the card records them")
 
     @field_validator("builder")
     @classmethod

@@ -22,7 +22,8 @@ from sftbench.common.hashing import canonical_json
 from sftbench.suites.engine.store import StepKey, Store
 
 RESUME_DIR = ".resume"  # per-train-step checkpoints that survive a kill (under runs/<suite>/)
-STAGE_MODULES = ("sftbench.suites.data.steps", "sftbench.suites.models.steps")
+STAGE_MODULES = ("sftbench.suites.data.steps", "sftbench.suites.data.contamination_step",
+                 "sftbench.suites.models.steps")
 
 
 @dataclass(frozen=True)

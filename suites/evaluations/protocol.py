@@ -45,6 +45,15 @@ class TrainSelection:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class PromptSource:
+    """Where an evaluation's prompts are, for the contamination check: the steps holding them (by input name),
+    what identifies them (hashed into the check's key), and run arguments for `eval_prompts`."""
+    deps: dict[str, StepKey] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
+
+
 class Evaluation:
     """Base class: set the class attributes, override what the evaluation does, then `register(Plugin())`."""
 
@@ -83,6 +92,15 @@ class Evaluation:
         """For `recipe.select` values this plugin serves: what the train step needs to pick an epoch."""
         return None
 
+    def prompt_source(self, b: PlanBuilder, spec: Any, shared: Any) -> PromptSource | None:
+        """Where its evaluation prompts are (None: nothing a training set could contain)."""
+        return None
+
+    def eval_prompts(self, spec: Any, inputs: dict[str, Path], args: dict[str, Any]) -> list[str]:
+        """Its evaluation prompts (every user turn), inside the contamination step: `inputs` are the directories
+        of `prompt_source`'s steps."""
+        return []
+
     def result(self, store: Store, step: Step, spec: Any) -> Evaluated:
         """The leaderboard's view of one finished result step."""
         raise NotImplementedError
@@ -107,4 +125,4 @@ class Evaluation:
         """Refuse early what this machine lacks for the pending step kinds (a package, a backend)."""
 
 
-__all__ = ["Checkpoint", "Column", "Evaluated", "Evaluation", "Problem", "TrainSelection"]
+__all__ = ["Checkpoint", "Column", "Evaluated", "Evaluation", "Problem", "PromptSource", "TrainSelection"]

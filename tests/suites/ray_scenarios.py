@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import yaml
+from sftbench.leaderboard.table_rows import deterministic
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -48,7 +49,7 @@ def finish(proc: subprocess.Popen) -> dict:
 
 def board(runs: Path, name: str) -> list | None:
     path = runs / name / "leaderboard.json"
-    return json.loads(path.read_text())["leaderboard"] if path.is_file() else None
+    return deterministic(json.loads(path.read_text())["leaderboard"]) if path.is_file() else None
 
 
 def ray(*args: str) -> None:

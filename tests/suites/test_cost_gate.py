@@ -151,7 +151,7 @@ def test_the_gate_refuses_without_a_terminal_before_any_call(tmp_path, server):
     got = cli(run_args(runs, sets), stdin=subprocess.DEVNULL)
     assert got.returncode == 2, got.stderr[-2000:]
     assert "--yes" in got.stderr and "--max-usd" in got.stderr and "no terminal" in got.stderr
-    assert "LLM judge: openai_compatible/loop-judge: ~170 calls, <= $" in got.stderr  # the estimate was shown
+    assert "LLM judge: openai_compatible/loop-judge: ~160 calls, <= $" in got.stderr  # the estimate was shown (40 judged + 80 lctable + 40 re-judged)
     assert server.requests == 0
     assert not list((tmp_path / "store").glob("*/manifest.json"))  # not even the free steps ran
 
@@ -241,7 +241,7 @@ def test_plan_counts_a_file_pool_and_prints_kinds_modes_and_warnings(tmp_path, c
     assert "LLM rater: openai_compatible/r: ~37 calls, <= $" in out  # the file's rows, counted before loading
     assert "  build: ~37 calls" in out and "batch mode: billed at batch prices" in out
     assert "price: roles.rater.params.prices" in out
-    assert "LLM judge: anthropic/claude-unknown-9: ~170 calls, unknown (no price for this model)" in out
+    assert "LLM judge: anthropic/claude-unknown-9: ~160 calls, unknown (no price for this model)" in out
     assert "warning: no price known for model 'claude-unknown-9' (roles.judge, anthropic)" in out
     assert "plus the unpriced calls of judge" in out and "list prices as of 2025-06" in out
     assert "LLM cost by step kind: build ~37 calls" in out

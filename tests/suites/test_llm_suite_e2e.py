@@ -31,7 +31,7 @@ def manifests(root: Path, kind: str) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_quickstart_llm_with_a_managed_llamacpp_server(tmp_path):
+def test_quickstart_llm_with_a_managed_llamacpp_server(tmp_path, own_store):
     runs = tmp_path / "runs"
     first = run(runs)
     assert first.returncode == 0, first.stderr[-4000:]
@@ -48,10 +48,10 @@ def test_quickstart_llm_with_a_managed_llamacpp_server(tmp_path):
         assert 0 <= m["metrics"]["win_rate"] <= 100 and m["metrics"]["n_total"] == 6
     card = json.loads(next(root.glob("build-alpagasus-*/card.json")).read_text())
     assert card["rater"]["provider"] == "llamacpp_server" and sum(card["score_histogram"].values()) == 24
-    assert (root / "llm_cache.sqlite").is_file()
+    assert (own_store / "llm_cache.sqlite").is_file()  # the LLM cache lives in the store, shared by every suite
 
-    # the key in the environment is never written anywhere under the runs directory
-    for path in runs.rglob("*"):
+    # the key in the environment is never written anywhere under the runs directory or the store
+    for path in [*runs.rglob("*"), *own_store.rglob("*")]:
         if path.is_file():
             assert FAKE_KEY.encode() not in path.read_bytes(), path
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sftbench.leaderboard.table_rows import deterministic
 from sftbench.suites.engine.cli import main
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -18,7 +19,8 @@ QUICKSTART_DATASETS = {"skillmix", "longest", "alpagasus", "lima", "random", "fu
 
 
 def leaderboard(runs: Path, suite: str) -> list[dict]:
-    return json.loads((runs / suite / "leaderboard.json").read_text())["leaderboard"]
+    """The leaderboard without its wall-clock columns (a resumed step trains for a different time)."""
+    return deterministic(json.loads((runs / suite / "leaderboard.json").read_text())["leaderboard"])
 
 
 def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -43,7 +45,7 @@ def test_quickstart_runs_end_to_end_then_is_fully_cached(tmp_path):
     assert "Δ vs base" in first.stdout and "Minimum detectable effect of this design" in first.stdout
     assert "| dataset" in first.stdout and "LC win rate" in first.stdout and "OpenLLM world_mc" in first.stdout
     assert "it/s]" not in first.stderr and "%|" not in first.stderr  # --quiet: no library's progress bar either
-    assert "ran 39 of 39 steps" in first.stderr and "GPU-hours" in first.stderr and "files: " in first.stderr
+    assert "ran 45 of 45 steps" in first.stderr and "GPU-hours" in first.stderr and "files: " in first.stderr
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.html", "results.json",
                  "suite.resolved.yaml"):
         assert (runs / "quickstart" / name).is_file()
@@ -57,27 +59,29 @@ def test_quickstart_runs_end_to_end_then_is_fully_cached(tmp_path):
 @pytest.mark.slow
 def test_killed_during_training_resumes_to_the_same_leaderboard(tmp_path):
     suite = str(ASSETS / "tiny_suite.yaml")
-    clean = tmp_path / "clean"
-    assert main(["run", suite, "--runs-dir", str(clean), "--quiet"]) == 0
+    clean = tmp_path / "clean"  # its own store: the killed run must compute everything again
+    assert main(["run", suite, "--runs-dir", str(clean), "--store", str(tmp_path / "clean-store"), "--quiet"]) == 0
 
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "sftbench.suites.engine.cli", "run", suite, "--runs-dir", str(killed), "--quiet"],
+    killed, store = tmp_path / "killed", tmp_path / "store"
+    args = ["run", suite, "--runs-dir", str(killed), "--store", str(store), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "sftbench.suites.engine.cli", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((killed / "tiny").glob(".tmp-train-*")):
+    while time.time() < deadline and not list(store.glob(".tmp-train-*")):
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before training started"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert list((killed / "tiny").glob(".tmp-train-*")), "no half-written training step to recover from"
+    assert list(store.glob(".tmp-train-*")), "no half-written training step to recover from"
 
-    assert main(["run", suite, "--runs-dir", str(killed), "--quiet"]) == 0
-    assert not list((killed / "tiny").glob(".tmp-*"))
+    assert main(args) == 0
+    assert not list(store.glob(".tmp-*"))
     assert leaderboard(killed, "tiny") == leaderboard(clean, "tiny")
 
 
 def test_plan_lists_every_step_and_nothing_cached(tmp_path, capsys):
     assert main(["plan", str(ASSETS / "tiny_suite.yaml"), "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    # world, 3 builds, tokenizer, pretrain, lc table, train/generate/judge for 3 datasets x 1 seed, noise floor
-    assert "17 steps, 0 cached, 17 to run" in out and "train-longest-s0-" in out
+    # world, 3 builds and their contamination checks, tokenizer, pretrain, lc table, train/generate/judge for 3
+    # datasets x 1 seed, noise floor
+    assert "20 steps, 0 cached, 20 to run" in out and "train-longest-s0-" in out

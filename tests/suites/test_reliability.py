@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sftbench.leaderboard.table_rows import deterministic
 
 from sftbench.suites.engine.commands.verify import cmd_verify
 from sftbench.suites.engine.lease import try_acquire
@@ -155,7 +156,8 @@ def finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
 
 
 def board(runs: Path, name: str = "rel") -> list[dict]:
-    return json.loads((runs / name / "leaderboard.json").read_text())["leaderboard"]
+    """The leaderboard without its wall-clock columns (a resumed step trains for a different time)."""
+    return deterministic(json.loads((runs / name / "leaderboard.json").read_text())["leaderboard"])
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey, Store
 from sftbench.suites.evaluations.alpaca_eval import ae2
 from sftbench.suites.evaluations.alpaca_eval.spec import AlpacaEvalSpec
-from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem
+from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem, PromptSource
 from sftbench.suites.models.steps import generation_args
 
 ALPACA_EVAL_PROMPTS = 805
@@ -67,6 +67,15 @@ class AlpacaEval(Evaluation):
                    {"world": b.world.hash}, "judge verbose/concise baselines (length-control table)",
                    deps={"world": b.world}, args={"roles": b.roles_args})
         return EvalData(lc, {"world": b.world.hash}, {"world": b.world}, {"input": "world", "file": "eval_prompts.jsonl"})
+
+    def prompt_source(self, b: Any, spec: AlpacaEvalSpec, ev: EvalData) -> PromptSource:
+        return PromptSource({ev.prompts["input"]: ev.deps[ev.prompts["input"]]}, dict(ev.inputs),
+                            {"prompts": ev.prompts})
+
+    def eval_prompts(self, spec: AlpacaEvalSpec, inputs: dict[str, Path], args: dict[str, Any]) -> list[str]:
+        from sftbench.common.rows import read_jsonl
+        where = args["prompts"]
+        return [str(r["instruction"]) for r in read_jsonl(inputs[where["input"]] / where["file"], validate=False)]
 
     def add_checkpoint(self, b: Any, spec: AlpacaEvalSpec, ev: EvalData, ckpt: Checkpoint) -> StepKey:
         gen, run, seed = generation_args(b.suite.generation), ckpt.run_name, ckpt.seed

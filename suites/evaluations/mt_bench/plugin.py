@@ -9,7 +9,7 @@ from sftbench.common.rows import read_jsonl
 from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey, Store
 from sftbench.suites.evaluations.mt_bench.spec import MTBenchSpec
-from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem
+from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem, PromptSource
 
 MT_BENCH_QUESTIONS = 80
 COLUMNS = [Column("score", "MT-Bench (1-10)", "mean", score="score", lower=1.0, upper=10.0, decimals=2,
@@ -28,6 +28,16 @@ class MTBench(Evaluation):
             return [(("evaluation", "mt_bench", "enabled"),
                      "evaluation.mt_bench needs an LLM judge: set roles.judge to an LLM provider")]
         return []
+
+    def prompt_source(self, b: Any, spec: MTBenchSpec, shared: Any) -> PromptSource:
+        from sftbench.judges.mt_bench.data import FASTCHAT_COMMIT
+        data_dir = str(spec.data_dir or "")
+        return PromptSource({}, {"data_dir": data_dir, "pinned": FASTCHAT_COMMIT}, {"data_dir": data_dir})
+
+    def eval_prompts(self, spec: MTBenchSpec, inputs: dict[str, Path], args: dict[str, Any]) -> list[str]:
+        from sftbench.judges.mt_bench import load_mt_bench
+        data = load_mt_bench(Path(args["data_dir"]) if args["data_dir"] else None)
+        return [str(turn) for q in data.questions for turn in q["turns"]]
 
     def add_checkpoint(self, b: Any, spec: MTBenchSpec, shared: Any, ckpt: Checkpoint) -> StepKey:
         """The checkpoint's MT-Bench answers, then the judge's grades (the key returned)."""

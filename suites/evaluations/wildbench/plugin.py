@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sftbench.suites.engine.step import Step
 from sftbench.suites.engine.store import StepKey, Store
-from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem
+from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, Evaluation, Problem, PromptSource
 from sftbench.suites.evaluations.wildbench.spec import WildBenchSpec
 from sftbench.suites.evaluations.wildbench.steps import headline, input_identity
 
@@ -38,6 +39,16 @@ class WildBench(Evaluation):
                 "templates": "pinned" if spec.templates_dir is None else
                 input_identity(spec.templates_dir, "templates_dir"),
                 "references": {n: input_identity(p, f"references.{n}") for n, p in spec.references.items()}}
+
+    def prompt_source(self, b: Any, spec: WildBenchSpec, ids: dict[str, Any]) -> PromptSource:
+        return PromptSource({}, {"tasks": ids["tasks"], "max_tasks": spec.max_tasks},
+                            spec.model_dump(mode="json", include={"tasks_path", "max_tasks"}))
+
+    def eval_prompts(self, spec: WildBenchSpec, inputs: dict[str, Any], args: dict[str, Any]) -> list[str]:
+        from sftbench.suites.evaluations.wildbench.steps import select_tasks
+        path = args.get("tasks_path")
+        tasks = select_tasks(Path(path) if path else None, args.get("max_tasks"))
+        return [str(m["content"]) for t in tasks for m in t["conversation_input"] if m.get("role") == "user"]
 
     def add_checkpoint(self, b: Any, spec: WildBenchSpec, ids: dict[str, Any], ckpt: Checkpoint) -> StepKey:
         """The checkpoint's WildBench answers, then the judge's scores and rewards (the key returned)."""
