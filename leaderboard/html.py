@@ -152,7 +152,7 @@ def to_html(report: Report) -> str:
         sections.append(
             f'<section class="base-model" id="table-{i}"><h2>{escape(t.base_model)}</h2>'
             f'<p class="meta">{escape(meta)}; seeds per dataset: {max(len(r.seeds) for r in t.rows)}. Click a column '
-            f"header to sort.</p>{table}{summary}{_comparisons(t, i, sort_by, mde_by_column(report))}{notes}"
+            f"header to sort.</p>{table}{summary}{_comparisons(t, i, sort_by, mde_by_column(report, t))}{notes}"
             f"{_figure(plots.length_plot(t, sort_by), f'plot-length-{i}')}"
             f"{_figure(plots.bars_plot(t, sort_by), f'plot-bars-{i}')}{_provenance(t, i, rows)}</section>")
     lines = [*noise_texts(report), settings_text(report), *filter(None, [mde_note(report)])]

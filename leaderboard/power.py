@@ -10,8 +10,8 @@ shrinks with more seeds only. For k' seeds per arm and n' units, against the pil
 with the degrees of freedom of each part scaled the same way (Welch-Satterthwaite for the sum). The MDE is the
 difference a two-sided t test at level a detects with probability 1 - beta, from the noncentral t distribution:
 with few seeds the seed part has few degrees of freedom, and the MDE grows accordingly. Verdicts are Holm-adjusted
-over each evaluation's m comparisons, so the design is judged at Holm's first step, a = alpha / m: a conservative
-bound. With one seed per arm the seed variance is unknown and left out (the MDE is then optimistic: the report says
+over each evaluation's m comparisons (or the table's, `holm_family: table`), so the design is judged at Holm's
+first step, a = alpha / m: a conservative bound. With one seed per arm the seed variance is unknown and left out (the MDE is then optimistic: the report says
 so).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from sftbench.leaderboard.paired import satterthwaite_df
-from sftbench.leaderboard.stats import Comparison, Report
+from sftbench.leaderboard.stats import Comparison, Report, TableStats
 
 POWER = 0.8
 
@@ -40,12 +40,17 @@ class Design:
     alpha: float                # per comparison (Holm's first step)
     df_units: float = float("inf")
     df_seeds: float | None = None
+    base_model: str = ""
 
     def variance(self, k: int, n: int) -> tuple[float, float]:
         """(variance, Satterthwaite df) of a comparison with k seeds per arm and n units."""
         units_df = self.df_units * (n - 1) / (self.n - 1) if self.n > 1 and np.isfinite(self.df_units) \
             and self.df_units == self.n - 1 else self.df_units
-        parts = [(self.var_units * (self.n / n) * (self.k / k), units_df)]
+        # With several pilot seeds the units' part is the unit x dataset interaction (the runs' noise was moved
+        # to the seeds' part, stats._compare): more seeds do not shrink it. With one seed it cannot be split,
+        # and more seeds are assumed to average it down (optimistic; the MDE note says so).
+        seeds_shrink_units = (self.k / k) if self.var_seeds is None else 1.0
+        parts = [(self.var_units * (self.n / n) * seeds_shrink_units, units_df)]
         if self.var_seeds is not None and self.df_seeds and self.k > 1:
             parts.append((self.var_seeds * (self.k / k), self.df_seeds * (k - 1) / (self.k - 1)))
         return sum(v for v, _ in parts), satterthwaite_df(parts)
@@ -71,13 +76,16 @@ class Design:
         se, high = float(np.sqrt(var)), float(np.sqrt(var))
         while self.power(high, k, n) < power and high < 1e3 * se:
             high *= 2
+        if self.power(high, k, n) < power:  # e.g. a tiny alpha with df near 1: nothing this side of 1000 SEs
+            return float("inf")
         return float(optimize.brentq(lambda e: self.power(e, k, n) - power, 0.0, high, xtol=1e-6 * se))
 
     def needed(self, target: float, max_seeds: int = 20, max_factor: int = 64) -> list[tuple[int, int]]:
         """(seeds, units) designs that reach `target` with the fewest runs first: more seeds at today's units,
         more units at today's seeds, and the cheapest mixes."""
         found: dict[int, int] = {}
-        for k in range(1, max_seeds + 1):
+        # with seed variance in the pilot, one seed per arm could not estimate it: verdicts would compare checkpoints
+        for k in range(2 if self.var_seeds is not None else 1, max_seeds + 1):
             for factor in (1, 2, 4, 8, 16, 32, max_factor):
                 if self.mde(k, self.n * factor) <= target:
                     found.setdefault(k, self.n * factor)
@@ -85,15 +93,16 @@ class Design:
         return sorted(found.items())[:6]
 
 
-def designs(report: Report) -> list[Design]:
-    """One design per tested column of every table (its comparisons' variances averaged)."""
+def designs(report: Report, table: TableStats | None = None) -> list[Design]:
+    """One design per tested column of every table, or of `table` (its comparisons' variances averaged)."""
     out = []
-    for t in report.tables:
+    for t in report.tables if table is None else [table]:
         labels = {(g.benchmark, cs.column.key): cs.column.label for g in t.groups for cs in g.columns}
-        family: dict[str, int] = {}
+        family: dict[str, int] = {}  # Holm's family size per evaluation (or the whole table: holm_family table)
         for c in t.comparisons:
             if c.var_units is not None:
-                family[c.benchmark] = family.get(c.benchmark, 0) + 1
+                scope = "" if report.settings.holm_family == "table" else c.benchmark
+                family[scope] = family.get(scope, 0) + 1
         by_column: dict[tuple[str, str], list[Comparison]] = {}
         for c in t.comparisons:
             if c.var_units is not None and c.k and c.n:
@@ -103,9 +112,10 @@ def designs(report: Report) -> list[Design]:
             out.append(Design(benchmark, key, labels.get((benchmark, key), key), min(c.k for c in comps),
                               min(c.n for c in comps), float(np.mean([c.var_units for c in comps])),
                               float(np.mean(seeds)) if seeds else None,
-                              report.settings.alpha / max(1, family.get(benchmark, 1)),
+                              report.settings.alpha / max(1, family.get(
+                                  "" if report.settings.holm_family == "table" else benchmark, 1)),
                               min(c.df_units if c.df_units is not None else float("inf") for c in comps),
-                              min((c.df_seeds for c in comps if c.df_seeds), default=None)))
+                              min((c.df_seeds for c in comps if c.df_seeds), default=None), t.base_model))
     return out
 
 
@@ -113,7 +123,9 @@ def mde_note(report: Report) -> str | None:
     found = designs(report)
     if not found:
         return None
-    parts = ", ".join(f"{d.benchmark} {d.label} {d.mde():.1f}" for d in found)
+    several = len({d.base_model for d in found}) > 1  # then each MDE names its base model's table
+    parts = ", ".join(f"{f'[{d.base_model}] ' if several else ''}{d.benchmark} {d.label} {d.mde():.1f}"
+                      for d in found)
     unknown = " (one seed: the seed variance is unknown, so these are optimistic)" if any(
         d.var_seeds is None for d in found) else ""
     return (f"Minimum detectable effect of this design (80% power, Holm's first step): {parts}{unknown}; "

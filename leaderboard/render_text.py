@@ -44,11 +44,15 @@ def noise_texts(report: Report) -> list[str]:
     return out or ["Judge noise floor: not measured (no noise-floor step in this run, or nothing re-judged)."]
 
 
+def holm_scope(s) -> str:
+    return "every comparison of the table" if s.holm_family == "table" else "each evaluation's comparisons"
+
+
 def settings_text(report: Report) -> str:
     s = report.settings
     return (f"95% CIs: bootstrap over units ({s.n_bootstrap} resamples; LC: {s.n_bootstrap_lc} GLM refits), "
             f"hierarchical over seeds when several. Comparisons: paired tests; Δ intervals are per comparison "
-            f"({CI_KIND}), while verdicts use Holm-adjusted p-values over each evaluation's comparisons at alpha "
+            f"({CI_KIND}), while verdicts use Holm-adjusted p-values over {holm_scope(s)} at alpha "
             f"{s.alpha:g}, so an interval that excludes 0 can still read 'no detectable difference'; "
             f"{s.n_permutations} sign-flip permutations; RNG seed {s.seed}.")
 
@@ -68,7 +72,7 @@ def to_markdown(report: Report) -> str:
                      f"; seeds per dataset: {max(len(r.seeds) for r in t.rows)}.\n")
         parts += [line + "\n" for line in summary_lines(report, t)]
         if t.reference and t.comparisons:
-            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report))
+            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report, t))
             parts.append(f"### Paired comparisons against `{t.reference}` (points)\n\n{_md_table(headers, body)}\n")
         parts += [f"Note: {n}.\n" for n in _notes(t)]
     parts += [line + "\n" for line in noise_texts(report)] + [settings_text(report) + "\n"]
@@ -77,8 +81,9 @@ def to_markdown(report: Report) -> str:
     return "\n".join(parts)
 
 
-def mde_by_column(report: Report) -> dict[tuple[str, str], float]:
-    return {(d.benchmark, d.column): d.mde() for d in designs(report)}
+def mde_by_column(report: Report, t: TableStats) -> dict[tuple[str, str], float]:
+    """The MDE of each tested column of one table (one base model)."""
+    return {(d.benchmark, d.column): d.mde() for d in designs(report, t)}
 
 
 def _notes(t: TableStats) -> list[str]:
@@ -132,7 +137,7 @@ def to_latex(report: Report) -> str:
         scored = "; ".join(tex(group_text(g)) for g in t.groups)
         out += _tex_tabular(headers, body, f"{tex(t.base_model)}: {scored}. 95\\% bootstrap CIs in brackets.")
         if t.reference and t.comparisons:
-            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report))
+            headers, body = comparison_table(t, report.settings.sort_by, mde_by_column(report, t))
             out += _tex_tabular(headers, body, f"Paired comparisons against {tex(t.reference)} (points): differences "
                                 f"with per-comparison (unadjusted) 95\\% CIs; verdicts from Holm-adjusted p-values "
                                 f"($\\alpha={report.settings.alpha:g}$).")

@@ -16,7 +16,8 @@ seed kept) plus, when several seeds exist anywhere in the table, the training-se
 (the run-level noise counted once), with Satterthwaite degrees of freedom. The CI is the difference +- t *
 sqrt(variance) and the p-value the matching t test, so CI and unadjusted test agree; for `mean` columns the
 p-value is also at least the sign-flip permutation test's over units. Holm's adjustment runs over every
-comparison of one evaluation (its datasets x columns); verdicts at `alpha`. With one seed per dataset the seed
+comparison of one evaluation (its datasets x columns), or with `holm_family: table` over every comparison of the
+table at once; verdicts at `alpha`. With one seed per dataset the seed
 variance is unknown and verdicts compare checkpoints, not datasets (the table says so).
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -51,6 +52,7 @@ class Settings:
     equivalence_margin: dict[str, float] = field(default_factory=dict)  # column (key or benchmark.key) -> ±m points
     gate: list[str] | None = None  # columns (or whole evaluations) `sftbench compare` fails on; None: all tested
     points_per_usd: bool = False   # a column: the headline gain over the reference per $ of building the dataset
+    holm_family: str = "evaluation"  # Holm over each evaluation's comparisons, or over every comparison of a table
 
     @classmethod
     def from_spec(cls, spec: Any = None, **overrides: Any) -> "Settings":
@@ -276,17 +278,49 @@ def margin_for(settings: Settings, benchmark: str, key: str) -> float | None:
     return m.get(f"{benchmark}.{key}", m.get(key))
 
 
+def table_columns(table: ResultsTable) -> tuple[set[tuple[str, str]], dict[str, str]]:
+    """The (benchmark, column key) pairs the results hold, and evaluation name -> its benchmark (alpaca_eval ->
+    alpaca_eval_2 when it ran on AlpacaEval 2.0), so a column can be named either way."""
+    columns = {(ev.benchmark, c.key) for r in table.runs for ev in r.evaluations.values() for c in ev.columns}
+    aliases = {name: ev.benchmark for r in table.runs for name, ev in r.evaluations.items()}
+    return columns, aliases
+
+
+def resolve_columns(names: list[str], table: ResultsTable, what: str) -> set[tuple[str, str]]:
+    """The columns named by `names` (a column key, an evaluation or benchmark, or evaluation.key); a name that
+    matches none is an error naming what the results hold."""
+    columns, aliases = table_columns(table)
+    chosen: set[tuple[str, str]] = set()
+    unknown = []
+    for name in names:
+        head, _, key = name.partition(".")
+        benchmarks = {head, aliases.get(head, head)}
+        hit = {(b, k) for b, k in columns if (b in benchmarks and (not key or k == key)) or (not key and k == head)}
+        if not hit:
+            unknown.append(name)
+        chosen |= hit
+    if unknown:
+        raise ValueError(f"{what}: {', '.join(map(repr, unknown))} names no column of these results; they have "
+                         f"{', '.join(sorted({f'{b}.{k}' for b, k in columns}))} (or a whole evaluation: "
+                         f"{', '.join(sorted(set(aliases) | {b for b, _ in columns}))})")
+    return chosen
+
+
 def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, rng: np.random.Generator,
-             floor_sd: float | None) -> tuple[float, float | None, float | None, float | None, str, float | None,
-                                              float | None, float | None, list[tuple[float, float]] | None]:
+             floor_sd: float | None, untrained_ref: bool = False
+             ) -> tuple[float, float | None, float | None, float | None, str, float | None, float | None,
+                        float | None, list[tuple[float, float]] | None]:
     """(difference, CI low, CI high, p-value, test name, judge-noise floor, SE, df, variance parts) of arm a minus
-    arm r; the parts: [(units', df), (seeds', df)] as added up for the SE."""
+    arm r; the parts: [(units', df), (seeds', df)] as added up for the SE. `untrained_ref`: r is the untuned base
+    model, which has no training seed, so only a's seeds add seed variance (and only a's run noise is moved from
+    the units' part to the seeds')."""
     metric = col.key
     diff = _mean(a.per_run[metric]) - _mean(r.per_run[metric])
     if metric not in a.fixed or metric not in r.fixed:
         return diff, None, None, None, "not tested (no resamples)", None, None, None, None
     k_a, k_r = len(a.evs), len(r.evs)
     n, inv_k = _n_units(a, r, col), 1 / k_a + 1 / k_r
+    inv_seeds = 1 / k_a if untrained_ref else inv_k
     v_prompts = float(_var(a.fixed[metric] - r.fixed[metric], ddof=1))
     df_prompts = n - 1 if col.statistic == "mean" else len(a.fixed[metric]) - 1
     seed_var, seed_df = _pooled(arms, lambda arm: arm.per_run[metric])
@@ -294,8 +328,8 @@ def _compare(a: _Arm, r: _Arm, col: Column, arms: dict[str, _Arm], s: Settings, 
     if seed_df:
         if col.statistic == "mean":  # the judge/sampling noise of a run is in both parts: count it once
             noise, _ = _pooled(arms, lambda arm: arm.scores[metric])
-            parts = [(max(0.0, v_prompts - noise * inv_k / n), df_prompts)]
-        parts.append((seed_var * inv_k, seed_df))
+            parts = [(max(0.0, v_prompts - noise * inv_seeds / n), df_prompts)]
+        parts.append((seed_var * inv_seeds, seed_df))
         test += " + seed variance"
     variance, df = sum(v for v, _ in parts), satterthwaite_df(parts)
     p = t_pvalue(diff, variance, df)
@@ -343,7 +377,8 @@ def _base_deltas(benchmark: str, group: GroupStats, arms: dict[str, _Arm], base:
             out.append(Comparison(name, base, benchmark, cs.column.key, diff, None, None, None, None,
                                   "not tested (no resamples)", ""))
             continue
-        diff, lo, hi, p, test, _, se, df, _ = _compare(arm, arms[base], cs.column, arms, s, rng, floor_sd)
+        diff, lo, hi, p, test, _, se, df, _ = _compare(arm, arms[base], cs.column, arms, s, rng, floor_sd,
+                                                       untrained_ref=True)
         out.append(Comparison(name, base, benchmark, cs.column.key, diff, lo, hi, p, p, test, "", se=se, df=df))
     return out
 
@@ -421,18 +456,26 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
                 if c.margin is not None and se is not None:
                     c.p_tost = tost_pvalue(diff, se, df, c.margin)
                 family.append(c)
-        tested = [c for c in family if c.p_value is not None]
-        for c, p_adj in zip(tested, holm([float(c.p_value) for c in tested])):
-            c.p_adjusted, c.verdict = p_adj, verdict(c.diff, p_adj, s.alpha)
-        equiv = [c for c in family if c.p_tost is not None]
-        for c, p_adj in zip(equiv, holm([float(c.p_tost) for c in equiv])):
-            c.p_tost = p_adj
-            c.equivalence = (f"equivalent within ±{c.margin:g}" if p_adj < s.alpha else
-                             "different" if c.verdict in ("better", "worse") else "not shown equivalent")
-        for c in family:
-            c.verdict = c.verdict or "not tested"
+        if s.holm_family != "table":
+            _adjust(family, s.alpha)
         out.comparisons += family
+    if s.holm_family == "table":
+        _adjust(out.comparisons, s.alpha)
     return out
+
+
+def _adjust(family: list[Comparison], alpha: float) -> None:
+    """Holm over one family of comparisons: adjusted p-values, verdicts and TOST equivalence."""
+    tested = [c for c in family if c.p_value is not None]
+    for c, p_adj in zip(tested, holm([float(c.p_value) for c in tested])):
+        c.p_adjusted, c.verdict = p_adj, verdict(c.diff, p_adj, alpha)
+    equiv = [c for c in family if c.p_tost is not None]
+    for c, p_adj in zip(equiv, holm([float(c.p_tost) for c in equiv])):
+        c.p_tost = p_adj
+        c.equivalence = (f"equivalent within ±{c.margin:g}" if p_adj < alpha else
+                         "different" if c.verdict in ("better", "worse") else "not shown equivalent")
+    for c in family:
+        c.verdict = c.verdict or "not tested"
 
 
 def compute(table: ResultsTable, settings: Settings | None = None, progress: bool = False) -> Report:
@@ -440,6 +483,8 @@ def compute(table: ResultsTable, settings: Settings | None = None, progress: boo
     s = settings or Settings()
     if not 0 < s.alpha < 1:
         raise ValueError(f"alpha must be within (0, 1), got {s.alpha}")
+    if s.holm_family not in ("evaluation", "table"):
+        raise ValueError(f"holm_family must be 'evaluation' or 'table', got {s.holm_family!r}")
     if s.n_bootstrap < 2 or s.n_bootstrap_lc == 1 or s.n_bootstrap_lc < 0:
         raise ValueError(f"n_bootstrap must be >= 2 and n_bootstrap_lc 0 or >= 2; got {s.n_bootstrap}, "
                          f"{s.n_bootstrap_lc}")
@@ -447,6 +492,10 @@ def compute(table: ResultsTable, settings: Settings | None = None, progress: boo
         raise ValueError(f"{table.source or table.suite}: the results hold no runs")
     if s.reference is not None and s.reference not in table.datasets():
         raise ValueError(f"reference dataset {s.reference!r} is not in the results; datasets: {table.datasets()}")
+    if s.equivalence_margin:  # named as the user likes (alias, bare key): stored by benchmark.key
+        s = replace(s, equivalence_margin={f"{b}.{k}": margin for name, margin in s.equivalence_margin.items()
+                                           for b, k in resolve_columns([name], table,
+                                                                       "leaderboard.equivalence_margin")})
     lc_runs = sum(1 for r in table.runs for ev in r.evaluations.values()
                   if any(c.statistic == "lc_glm" for c in ev.columns) and ev.info.get("anchor") in table.anchors)
     total = s.n_bootstrap_lc * lc_runs

@@ -257,22 +257,30 @@ class BatchRunner:
                 self._settle(item.key)
                 _resolve(item.future, hit)
                 continue
-            if self.client.ledger is not None:
-                try:
-                    self._reserved[item.key] = self.client.ledger.reserve(self.client.provider_name, item.request,
-                                                                          batch=True)
-                except Exception as exc:  # noqa: BLE001 - BudgetExceeded / unpriced model: this item only
-                    self._settle(item.key)
-                    _fail(item.future, exc)
-                    continue
             new_items.append(item)
-        if not new_items:
+        if not new_items or not self._reserve_all(new_items):
             return
         lines = [self.wire.line(item.key, item.request) for item in new_items]
         for start, end in chunks(lines, self.wire.max_requests, self.wire.max_bytes):
             record = await self._submit(new_items[start:end], lines[start:end])
             if record is not None:
                 self._start(record)
+
+    def _reserve_all(self, items: list[_Item]) -> bool:
+        """Book the budget of every new item, or of none: a collection that would cross max_usd is not submitted
+        at all (each of its items fails with the budget's error; nothing of it was spent)."""
+        if self.client.ledger is None:
+            return True
+        for item in items:
+            try:
+                self._reserved[item.key] = self.client.ledger.reserve(self.client.provider_name, item.request,
+                                                                      batch=True)
+            except Exception as exc:  # noqa: BLE001 - BudgetExceeded / unpriced model: the whole collection
+                for failed in items:
+                    self._settle(failed.key)  # releases what was booked
+                    _fail(failed.future, exc)
+                return False
+        return True
 
     def _start(self, record: dict[str, Any]) -> None:
         if self._progress is None:

@@ -4,6 +4,7 @@ flagged rows, whose card records what was dropped (training then reads this step
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ def contamination_step(step: Step, inputs: dict[str, Path], out: Path, ctx: Step
                                    "by_eval": report["by_eval"], "n": report["n"], "size_before": len(rows)}
         card.update(size=len(kept), content_sha256=content_hash(kept), response_length=length_stats(kept))
         write_json_atomic(out / "card.json", card)
+        for sidecar in sorted(inputs["data"].glob("*.jsonl")):  # the build's other files (heldout.jsonl), as built
+            if sidecar.name != "dataset.jsonl":
+                shutil.copyfile(sidecar, out / sidecar.name)
     write_json_atomic(out / REPORT, report)
     return {"contaminated_rows": report["contaminated_rows"], "rows": report["rows"]}
 

@@ -36,6 +36,8 @@ class Plan:
     base: StepKey | None = None                               # the base model (pretrain or base step)
     untuned: dict[str, StepKey] = field(default_factory=dict)  # include_base: evaluation -> the base's result step
     checked: dict[str, StepKey] = field(default_factory=dict)  # dataset -> its contamination check
+    training_data: dict[str, StepKey] = field(default_factory=dict)  # dataset -> the step training reads (build, or
+    #                                                                   its contam step with decontaminate)
     view: Path = Path("runs")                                 # runs/<suite>: links to the steps, results, leaderboard
     threads: int = 1
     progress: bool = True
@@ -98,6 +100,7 @@ class PlanBuilder:
         self.results: dict[RunKey, dict[str, StepKey]] = {}
         self.untuned: dict[str, StepKey] = {}
         self.checked: dict[str, StepKey] = {}
+        self.training_data: dict[str, StepKey] = {}
         self.finals: dict[str, StepKey] = {}
         self.evaluations = enabled_evaluations(suite)
 
@@ -116,7 +119,8 @@ class PlanBuilder:
 
     def plan(self) -> Plan:
         return Plan(self.suite, self.store, self.steps, self.built, self.trained, self.results, self.finals,
-                    self.base, self.untuned, self.checked, self.view, self.threads, self.progress, self.max_usd)
+                    self.base, self.untuned, self.checked, self.training_data, self.view, self.threads,
+                    self.progress, self.max_usd)
 
     def add_world(self) -> None:
         """The built-in world (pool, eval prompts, references); a file or hub pool adds its own identity."""
@@ -133,7 +137,7 @@ class PlanBuilder:
 
     def add_datasets(self) -> None:
         for ds in self.suite.datasets:
-            self.built[ds.name] = self._add_build(ds)
+            self.built[ds.name] = self.training_data[ds.name] = self._add_build(ds)
 
     def _add_build(self, ds: DatasetSpec) -> StepKey:
         """One competing dataset; its key names the LLM roles and prompt texts its builder uses."""
@@ -199,6 +203,11 @@ class PlanBuilder:
                    for plugin, spec in self.evaluations}
         sources = {name: found for name, found in sources.items() if found[2] is not None}
         if not sources:
+            asked = [ds.name for ds in self.suite.datasets if ds.decontaminate]
+            if asked:
+                raise ValueError(f"datasets {asked}: decontaminate needs an evaluation with prompts to check against "
+                                 "(alpaca_eval, mt_bench or wildbench); OpenLLM's tasks are not checked. Enable one, "
+                                 "or drop decontaminate")
             return
         deps = {f"{name}.{local}": key for name, (_, _, src) in sources.items() for local, key in src.deps.items()}
         identity = {name: src.identity for name, (_, _, src) in sources.items()}
@@ -213,7 +222,7 @@ class PlanBuilder:
                            deps={"data": build, **deps}, args=args)
             self.checked[ds.name] = key
             if ds.decontaminate:
-                self.built[ds.name] = key
+                self.training_data[ds.name] = key
 
     def _add_untuned_base(self, shared: dict[str, Any]) -> None:
         """`evaluation.include_base`: the base model, untuned, evaluated through the suite's template and decoding
@@ -231,7 +240,7 @@ class PlanBuilder:
         """Fine-tune the base model on one dataset; a `recipe.select` served by an evaluation (best_heldout) adds
         that evaluation's metric to the key."""
         recipe = self.suite.recipe_for(seed)
-        data = self.built[dataset]
+        data = self.training_data[dataset]
         # where logs go and how many processes train stay out of the key (recipes.LOGGING_FIELDS)
         config = {"recipe": recipe.result_fields(), "template": self.suite.template}
         inputs = {"base": self.base.hash, "data": data.hash}

@@ -11,6 +11,7 @@ from sftbench.common.jsonio import read_json
 from sftbench.leaderboard.results import ResultsTable, Run, fingerprint_sha
 from sftbench.suites.engine.plan import Plan, enabled_evaluations
 from sftbench.suites.engine.schema import BASE_ROW
+from sftbench.suites.engine.step import gpus_used
 from sftbench.suites.engine.store import StepKey
 
 
@@ -21,7 +22,7 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
     evaluations = enabled_evaluations(plan.suite)
     table = ResultsTable(plan.suite.name, [])
     for (dataset, seed), keys in plan.results.items():
-        card = read_json(store.path(plan.built[dataset]) / "card.json")
+        card = read_json(store.path(plan.training_data[dataset]) / "card.json")  # of the rows it trained on
         train_key = plan.trained[(dataset, seed)]
         train = store.manifest(train_key)
         recipe = train["config"]["recipe"]
@@ -37,7 +38,9 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
                                              "step": base.dirname if base else None,
                                              "revision": (base.config.get("revision") if base else None)
                                              or (base.hash if base else None)},
-                              "steps": {"build": plan.built[dataset].dirname, "train": train_key.dirname},
+                              "steps": {"build": plan.built[dataset].dirname, "train": train_key.dirname,
+                                        **({"decontaminated": plan.training_data[dataset].dirname}
+                                           if plan.training_data[dataset] != plan.built[dataset] else {})},
                               "git_revision": train.get("git_revision")})
         for plugin, spec in evaluations:
             if plugin.name not in keys:
@@ -67,7 +70,7 @@ def _contamination(plan: Plan, dataset: str) -> dict[str, Any]:
         return {}
     from sftbench.suites.data.contamination_step import REPORT
     report = read_json(plan.store.path(plan.checked[dataset]) / REPORT)
-    decontaminated = plan.checked[dataset] == plan.built[dataset]
+    decontaminated = plan.checked[dataset] == plan.training_data[dataset]
     return {"contaminated_rows": 0 if decontaminated else report["contaminated_rows"],
             "decontaminated_rows": report["contaminated_rows"] if decontaminated else None,
             "contamination": {name: {k: v for k, v in entry.items() if not k.endswith("_rows")}
@@ -86,7 +89,7 @@ def _costs(plan: Plan, build: StepKey, train_key: StepKey, train: dict, results:
         return float(cost.get("usd") or 0.0) if used else None  # None: no LLM call at all
 
     hours = float(train.get("wall_time_s") or 0.0) / 3600
-    gpus = len((train.get("hardware") or {}).get("gpus") or [])
+    gpus = gpus_used(plan.step(train_key), train)
     evaluated: set[str] = set()
     todo = [plan.step(k) for k in results.values()]
     eval_usd: float | None = None

@@ -120,6 +120,9 @@ class LeaderboardSpec(Strict):
                                    "(mt_bench, alpaca_eval.lc_win_rate, ...); default: every tested column")
     points_per_usd: bool = Field(False, description="add a column: the headline gain over the reference divided by "
                                  "the LLM $ of building the dataset")
+    holm_family: Literal["evaluation", "table"] = Field(
+        "evaluation", description="Holm's correction over each evaluation's comparisons, or over every comparison "
+        "of a table (all evaluations and columns at once: stricter)")
 
     @field_validator("equivalence_margin")
     @classmethod

@@ -85,6 +85,13 @@ def step_resources(step: Step, gpus_available: bool) -> dict[str, float]:
     return found(step, gpus_available) if found is not None else {"num_cpus": 1}
 
 
+def gpus_used(step: Step, manifest: dict[str, Any]) -> int:
+    """The GPUs a finished step held: what its kind asks for, at most what its process saw (the manifest's
+    hardware lists every visible GPU, e.g. all 8 of a box where a 1-GPU fine-tune ran)."""
+    visible = len((manifest.get("hardware") or {}).get("gpus") or [])
+    return min(visible, int(step_resources(step, True).get("num_gpus", 0))) if visible else 0
+
+
 def step_body(step: Step) -> StepBody:
     if step.key.kind not in _KINDS:
         for module in (*STAGE_MODULES, *([step.module] if step.module else [])):

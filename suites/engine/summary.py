@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sftbench.suites.engine.plan import Plan
+from sftbench.suites.engine.step import gpus_used
 
 # The GPU-hour estimate's assumptions, printed with it: sustained training throughput of one GPU (about 40% of an
 # A100's bf16 peak) and the share of a training example's max_length its tokens fill on average.
@@ -130,7 +131,7 @@ def run_summary(plan: Plan, ran: list[str], wall_s: float, root: Path) -> list[s
             continue
         manifest = read_json(plan.store.path(step.key) / "manifest.json")
         by_kind[step.key.kind] += manifest.get("wall_time_s", 0.0)
-        gpu_s += manifest.get("wall_time_s", 0.0) * len(manifest.get("hardware", {}).get("gpus") or [])
+        gpu_s += manifest.get("wall_time_s", 0.0) * gpus_used(step, manifest)
         usd_by_kind[step.key.kind] += (manifest.get("llm_cost") or {}).get("usd", 0.0) or 0.0
         for model, entry in (manifest.get("llm_cost") or {}).get("by_model", {}).items():
             for k in ("calls", "cached_calls", "usd"):

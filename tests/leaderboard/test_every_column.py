@@ -72,6 +72,27 @@ def test_the_gate_names_which_columns_fail_compare(mt_versions):
     assert cmd_compare(drop, base, 0.05, gate=["mt_bench.score"], stdout=io.StringIO(), **QUICK) == 1
 
 
+def test_gate_and_margin_names_must_name_a_column_and_evaluation_names_reach_their_benchmark(mt_versions):
+    """A misspelt gate would gate nothing (a regression read as "not gated", exit 0): it is refused, naming what
+    exists. `alpaca_eval.lc_win_rate` names the column when the evaluation ran on AlpacaEval 2.0 (benchmark
+    alpaca_eval_2), as the README's examples write it."""
+    from sftbench.leaderboard.stats import resolve_columns
+    base, drop, _ = mt_versions
+    with pytest.raises(ValueError, match=r"gate: 'mt_bench.scroe' names no column.*mt_bench.score"):
+        cmd_compare(drop, base, 0.05, gate=["mt_bench.scroe"], stdout=io.StringIO(), **QUICK)
+    table = load_results(base)
+    with pytest.raises(ValueError, match="equivalence_margin: 'lc_winrate' names no column"):
+        compute(table, Settings(equivalence_margin={"lc_winrate": 2.0}, **QUICK))
+    for run in table.runs:
+        run.evaluations["alpaca_eval"].benchmark = "alpaca_eval_2"
+    assert resolve_columns(["alpaca_eval.lc_win_rate"], table, "gate") == {("alpaca_eval_2", "lc_win_rate")}
+    assert resolve_columns(["mt_bench"], table, "gate") == {("mt_bench", "score")}
+    assert ("alpaca_eval_2", "win_rate") in resolve_columns(["alpaca_eval"], table, "gate")
+    assert resolve_columns(["lc_win_rate"], table, "gate") == {("alpaca_eval_2", "lc_win_rate")}
+    report = compute(table, Settings(equivalence_margin={"alpaca_eval.win_rate": 15.0}, **QUICK))
+    assert report.settings.equivalence_margin == {"alpaca_eval_2.win_rate": 15.0}
+
+
 def test_equivalence_verdicts_with_margins(mt_versions, tmp_path):
     base, _, _ = mt_versions
     table = load_results(base)
@@ -87,3 +108,38 @@ def test_equivalence_verdicts_with_margins(mt_versions, tmp_path):
     from sftbench.leaderboard.render_text import to_markdown
     md = to_markdown(report)
     assert "equivalence (±15, p TOST Holm)" in md and "equivalent within ±15" in md
+
+
+def test_holm_over_the_whole_table_is_one_family(tmp_path):
+    """`holm_family: table` adjusts every comparison of a table at once (all evaluations and columns): each
+    adjusted p-value is Holm's over the table's raw p-values, never below the per-evaluation one."""
+    from sftbench.leaderboard.paired import holm
+    from sftbench.leaderboard.render_text import settings_text
+    runs = write_suite(tmp_path, [DatasetSpec("random", 0.0, 50), DatasetSpec("a", 0.1, 60), DatasetSpec("b", -0.1, 40)],
+                       seeds=(0, 1), n_prompts=40, suite="s", mt_bench={"random": 0.0, "a": 0.4, "b": -0.3})
+    table = load_results(runs)
+    per_eval = compute(table, Settings(**QUICK))
+    whole = compute(table, Settings(holm_family="table", **QUICK))
+    (t_eval,), (t_whole,) = per_eval.tables, whole.tables
+    tested = [c for c in t_whole.comparisons if c.p_value is not None]
+    assert {c.benchmark for c in tested} == {"alpaca_eval", "mt_bench"} and len(tested) >= 4
+    assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p_value for c in tested]))
+    by_key = {(c.dataset, c.benchmark, c.metric): c for c in t_eval.comparisons}
+    for c in tested:
+        assert c.p_adjusted >= by_key[(c.dataset, c.benchmark, c.metric)].p_adjusted - 1e-12
+    assert "every comparison of the table" in settings_text(whole)
+    assert "each evaluation's comparisons" in settings_text(per_eval)
+    with pytest.raises(ValueError, match="holm_family"):
+        compute(table, Settings(holm_family="suite", **QUICK))
+
+
+def test_compare_picks_the_tuned_dataset_when_the_untuned_base_is_a_row(tmp_path):
+    """With evaluation.include_base both results carry an untuned-base row; compare still picks the one
+    fine-tuned dataset of each (the base is compared only when named)."""
+    kw = {"n_prompts": 40, "suite": "s", "seeds": (0, 1)}
+    specs = [DatasetSpec("mydata", 0.0, 50), DatasetSpec("untuned-base", -0.3, 30, untuned=True)]
+    base = write_suite(tmp_path / "base", specs, seed=1, **kw)
+    new = write_suite(tmp_path / "new", specs, seed=2, **kw)
+    out = io.StringIO()
+    assert cmd_compare(new, base, 0.05, stdout=out, **QUICK) == 0
+    assert "compare mydata@new" in out.getvalue() and "mydata@baseline" in out.getvalue()

@@ -62,3 +62,52 @@ def test_power_command_and_needed_designs(tmp_path):
                                        Settings(n_bootstrap=60, n_bootstrap_lc=0))) if d.column == "win_rate"]
     k, n = d.needed(d.mde() / 2)[0]
     assert d.mde(k, n) <= d.mde() / 2 and (k > d.k or n > d.n)
+
+
+def interacting(rng: np.random.Generator, seeds: int, n: int = 150) -> ResultsTable:
+    """A fresh sample of n prompts, on which each dataset has its own per-prompt advantage (sd 0.25): the unit x
+    dataset interaction that more training seeds cannot average away."""
+    difficulty = rng.normal(0, 0.15, n)
+    runs = []
+    for d in ("d0", "d1"):
+        own = rng.normal(0, 0.25, n)
+        for s in range(seeds):
+            p = np.clip(0.5 + difficulty + own + rng.normal(0, 0.04), 0.02, 0.98)
+            runs.append(pairwise_run(d, s, (rng.random(n) < p).astype(float)))
+    return ResultsTable("sim", runs)
+
+
+@pytest.mark.slow
+def test_more_seeds_do_not_shrink_the_prompt_part_the_prediction_matches_the_simulation():
+    """From a 2-seed pilot, the variance `sftbench power` predicts for 8 seeds is the variance of the estimated
+    difference over replicated 8-seed experiments (within 20%); scaling the prompt part by the seeds too would
+    predict far less."""
+    rng = np.random.default_rng(11)
+    found = [d for _ in range(150) for d in designs(compute(interacting(rng, 2), FAST)) if d.column == "win_rate"]
+    pilot = dataclasses.replace(found[0], var_units=float(np.mean([d.var_units for d in found])),
+                                var_seeds=float(np.mean([d.var_seeds for d in found])))
+    predicted, _ = pilot.variance(8, pilot.n)
+    diffs = [next(c.diff for c in compute(interacting(rng, 8), FAST).tables[0].comparisons if c.metric == "win_rate")
+             for _ in range(400)]
+    observed = float(np.var(diffs, ddof=1))
+    assert abs(predicted / observed - 1) <= 0.2, (predicted, observed)
+    old = (pilot.var_units + pilot.var_seeds) * 2 / 8
+    assert old < 0.75 * observed, (old, observed)
+
+
+def test_each_base_models_table_gets_its_own_mde():
+    """Two base models, one with 4x the prompts: each table's "could not detect" annotations use its own MDE."""
+    from sftbench.leaderboard.power import mde_note
+    from sftbench.leaderboard.render_text import mde_by_column
+    rng = np.random.default_rng(3)
+    runs = []
+    for base, n in (("small", 40), ("large", 160)):
+        for d in ("d0", "d1"):
+            for s in range(2):
+                p = np.clip(0.5 + rng.normal(0, 0.15, n) + rng.normal(0, 0.04), 0.02, 0.98)
+                runs.append(pairwise_run(d, s, (rng.random(n) < p).astype(float), base_model=base))
+    report = compute(ResultsTable("two", runs), FAST)
+    by_base = {t.base_model: mde_by_column(report, t)[("alpaca_eval", "win_rate")] for t in report.tables}
+    assert by_base["small"] > 1.5 * by_base["large"]
+    note = mde_note(report)
+    assert "[small] alpaca_eval" in note and "[large] alpaca_eval" in note

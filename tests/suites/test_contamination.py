@@ -129,3 +129,36 @@ def test_a_contaminated_user_file_is_flagged_and_decontaminate_removes_exactly_t
     assert card["decontamination"]["removed_ids"] == positions and card["size"] == len(rows) - 4
     kept = [json.loads(x) for x in (decontaminated / "dataset.jsonl").read_text().splitlines()]
     assert kept == [r for i, r in enumerate(rows) if i not in positions]
+
+
+def test_decontaminate_keeps_the_builds_sidecars_and_its_build_cost(tmp_path):
+    """The decontaminated dataset carries the build's sidecar files (heldout.jsonl for best_heldout selection);
+    the plan keeps the build step itself for the build's cost and provenance, and trains on the contam step."""
+    import sftbench
+    from sftbench.suites.data.contamination_step import contamination_step
+    from sftbench.suites.engine.executor import run_step
+    from sftbench.suites.engine.step import StepContext
+    suite = sftbench.load_suite(TINY, overrides={"datasets": [{"name": "mine", "builder": "random",
+                                                               "params": {"k": 20}, "decontaminate": True}]})
+    plan = sftbench.plan(suite, store=tmp_path / "store")
+    assert plan.training_data["mine"] == plan.checked["mine"] != plan.built["mine"]
+    (train,) = [s for s in plan.steps if s.key.kind == "train"]
+    assert train.deps["data"] == plan.checked["mine"].dirname
+    contam = next(s for s in plan.steps if s.key.kind == "contam")
+    for step in plan.steps:
+        if step.key.dirname in contam.deps.values() and step.key.kind != "build":
+            run_step(step, plan.store, StepContext(plan.store))
+    build = tmp_path / "build"
+    build.mkdir()
+    rows = [{"instruction": f"Write a haiku about the number {i}.", "input": "", "output": "Numbers fall like rain."}
+            for i in range(5)]
+    (build / "dataset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (build / "heldout.jsonl").write_text(json.dumps({"instruction": "held out", "output": "kept"}) + "\n")
+    (build / "card.json").write_text(json.dumps({"builder": "random", "size": 5}))
+    inputs = {name: plan.store.root / d for name, d in contam.deps.items()} | {"data": build}
+    out = tmp_path / "out"
+    out.mkdir()
+    contamination_step(contam, inputs, out, StepContext(plan.store))
+    assert (out / "heldout.jsonl").read_bytes() == (build / "heldout.jsonl").read_bytes()
+    assert len((out / "dataset.jsonl").read_text().splitlines()) == 5  # nothing of it is an eval prompt
+

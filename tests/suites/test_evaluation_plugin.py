@@ -75,3 +75,19 @@ def test_a_plugin_runs_caches_and_renders_everywhere(tmp_path):
     html = (root / "leaderboard.html").read_text()
     assert 'data-key="quiz.score"' in html and 'data-key="quiz.score_verdict"' in html
     assert 'id="bar-quiz-score-longest"' in (root / "leaderboard.bars.svg").read_text()
+
+
+def test_gpu_hours_count_the_gpus_a_step_held_not_every_gpu_it_saw():
+    """A 1-GPU fine-tune on an 8-GPU box is 1 GPU's hours; gpus_per_run 4 is 4; a data step holds none."""
+    import sftbench
+    from sftbench.suites.engine.step import gpus_used
+    eight = {"hardware": {"gpus": ["NVIDIA H200"] * 8}}
+    for per_run in (1, 4):
+        suite = sftbench.load_suite(TINY, overrides={"recipe.gpus_per_run": per_run})
+        plan = sftbench.plan(suite)
+        train = next(s for s in plan.steps if s.key.kind == "train")
+        assert gpus_used(train, eight) == per_run
+        assert gpus_used(train, {"hardware": {"gpus": ["NVIDIA H200"] * 2}}) == min(2, per_run)
+        assert gpus_used(train, {"hardware": {}}) == 0  # a CPU run
+        build = next(s for s in plan.steps if s.key.kind == "build")
+        assert gpus_used(build, eight) == 0

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from sftbench.leaderboard.report import FORMATS, build, render
 from sftbench.leaderboard.results import ResultsTable, load_results
-from sftbench.leaderboard.stats import Settings, compute
+from sftbench.leaderboard.stats import Settings, compute, resolve_columns
 
 
 def _suite_settings(path: Path, source: str = "", **overrides: Any) -> Settings:
@@ -58,11 +58,18 @@ def cmd_leaderboard(runs_dir: str | Path, fmt: str = "md", out: str | Path | Non
     return 0
 
 
-def _pick(names: list[str], wanted: str | None, others: list[str], what: str, flag: str) -> str:
+def _tuned(table: ResultsTable) -> list[str]:
+    """The datasets of fine-tuned rows (not evaluation.include_base's untuned base model)."""
+    untuned = {r.dataset for r in table.runs if r.provenance.get("untuned")}
+    return [d for d in table.datasets() if d not in untuned]
+
+
+def _pick(table: ResultsTable, wanted: str | None, others: list[str], what: str, flag: str) -> str:
     if wanted is not None:
-        if wanted not in names:
-            raise ValueError(f"{what}: no dataset {wanted!r}; datasets there: {names}")
+        if wanted not in table.datasets():
+            raise ValueError(f"{what}: no dataset {wanted!r}; datasets there: {table.datasets()}")
         return wanted
+    names = _tuned(table)  # the untuned base is compared only when named
     for candidates in (names, [n for n in names if n not in others], [n for n in names if n in others]):
         if len(candidates) == 1:
             return candidates[0]
@@ -76,11 +83,6 @@ def _arm(table: ResultsTable, name: str, label: str) -> list:
     return runs
 
 
-def gates(gate: list[str] | None, benchmark: str, key: str) -> bool:
-    """Whether a significant drop in this column fails `sftbench compare` (None: every tested column does)."""
-    return gate is None or any(g in (benchmark, key, f"{benchmark}.{key}") for g in gate)
-
-
 def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: float = 0.05, *,
                 dataset: str | None = None, against_dataset: str | None = None, stdout: TextIO | None = None,
                 **settings: Any) -> int:
@@ -92,8 +94,8 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
     """
     out = stdout or sys.stdout
     new, base = load_results(new_results), load_results(against_results)
-    new_name = _pick(new.datasets(), dataset, base.datasets(), f"{new_results}", "--dataset")
-    base_name = _pick(base.datasets(), against_dataset or (new_name if new_name in base.datasets() else None),
+    new_name = _pick(new, dataset, _tuned(base), f"{new_results}", "--dataset")
+    base_name = _pick(base, against_dataset or (new_name if new_name in base.datasets() else None),
                       [], f"{against_results}", "--against-dataset")
     new_label, base_label = (f"{new_name}@new", f"{base_name}@baseline") if new_name == base_name else (new_name,
                                                                                                          base_name)
@@ -123,6 +125,7 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
     report = compute(merged, Settings.from_spec(None, alpha=alpha, reference=base_label, gate=gate,
                                                 equivalence_margin=stored.equivalence_margin, **settings),
                      progress=True)
+    gated_columns = None if gate is None else resolve_columns(list(gate), merged, "gate")
     worse = False
     out.write(f"compare {new_label} ({new_results}) against {base_label} ({against_results}), alpha {alpha:g}, "
               f"Holm per evaluation\n")
@@ -132,7 +135,7 @@ def cmd_compare(new_results: str | Path, against_results: str | Path, alpha: flo
             lo, hi = ("?", "?") if c.ci_low is None else (f"{c.ci_low:+.2f}", f"{c.ci_high:+.2f}")
             p = "n/a" if c.p_adjusted is None else f"{c.p_adjusted:.4g}"
             est = estimates[(c.benchmark, c.metric)]
-            gated = gates(gate, c.benchmark, c.metric)
+            gated = gated_columns is None or (c.benchmark, c.metric) in gated_columns
             out.write(f"{c.benchmark} [{t.base_model}] {c.metric}: {est[c.dataset].estimate:.2f} vs "
                       f"{est[c.reference].estimate:.2f}, diff {c.diff:+.2f} [{lo}, {hi}], p (Holm) {p}: "
                       f"{c.verdict.upper()}{'' if gated else ' (not gated)'}"

@@ -23,11 +23,14 @@ def cmd_power(results: str | Path, mde: float | None = None, column: str | None 
     if not found:
         raise ValueError(f"{path}: no tested column{f' matching {column!r}' if column else ''} (power needs paired "
                          "comparisons against a reference: several datasets, per-example scores)")
-    out.write(f"power {POWER:.0%}, two-sided, at Holm's first step (alpha / comparisons per evaluation)\n")
+    family = "the table" if report.settings.holm_family == "table" else "evaluation"
+    out.write(f"power {POWER:.0%}, two-sided, at Holm's first step (alpha / comparisons per {family})\n")
+    several = len({d.base_model for d in found}) > 1
     for d in found:
         seeds = "seed variance unknown (one seed): optimistic" if d.var_seeds is None else \
             f"seed part {d.var_seeds:.3g}"
-        out.write(f"{d.benchmark}.{d.column} ({d.label}): {d.k} seed(s) x {d.n} {'units'}: minimum detectable "
+        where = f"[{d.base_model}] " if several else ""
+        out.write(f"{where}{d.benchmark}.{d.column} ({d.label}): {d.k} seed(s) x {d.n} units: minimum detectable "
                   f"effect {d.mde():.2f} points (units part {d.var_units:.3g}, {seeds})\n")
         if mde is not None:
             options = d.needed(mde)

@@ -71,8 +71,12 @@ def _item_scores(out: Path, tasks: dict[str, Any]) -> tuple[list[str], dict[str,
     for name, column in tasks.items():
         try:
             per[name] = sample_scores(out, column)
-        except (OSError, KeyError, ValueError):
-            return [], {}  # no per-sample logs (an older step): summary columns
+        except (OSError, KeyError, ValueError, TypeError):
+            return [], {}  # no per-sample logs (an older step), or no per-item number (bleu): summary columns
+        value = (column.get("metrics") or {}).get(column.get("primary"), {}).get("value")
+        mean = sum(s * w for s, w in zip(per[name]["scores"], per[name]["weights"]))
+        if value is not None and abs(mean - float(value)) > 1e-6 + 1e-4 * abs(float(value)):
+            return [], {}  # a corpus-level metric (f1, mcc, perplexity): its items do not average to it
     units = [key for p in per.values() for key in p["keys"]]
     if len(set(units)) != len(units):
         return [], {}

@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 from sftbench.judges.llm import (
     AnthropicProvider,
+    BudgetExceeded,
     ChatRequest,
     ChatResponse,
     ClientPool,
@@ -192,6 +193,25 @@ def test_the_batch_price_is_half(server, tmp_path, kind):
     assert (s["prompt_tokens"], s["completion_tokens"]) == (b["prompt_tokens"], b["completion_tokens"])
     assert b["usd"] == pytest.approx(s["usd"] / 2) and b["usd_saved_batch"] == pytest.approx(b["usd"])
     assert s["batch_calls"] == 0 and b["batch_calls"] == 10 and s["usd_saved_batch"] == 0
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_batch_that_would_cross_the_budget_is_not_submitted_at_all(server, tmp_path, kind):
+    """All or nothing: a collection whose worst case passes max_usd sends no batch and spends nothing (not the
+    part that fits); one that fits is submitted whole."""
+    prompts = [f"budget {i}" for i in range(10)]
+    one = CostLedger(prices=PRICES).estimate(provider(server, kind).name, req(kind, prompts[0]), batch=True)
+    tight = CostLedger(prices=PRICES, max_usd=one * 5.5)  # room for five and a half of ten
+    got = client(server, kind, tmp_path, cache="t.sqlite", ledger=tight).chat_many(
+        [req(kind, p) for p in prompts], return_exceptions=True)
+    assert all(isinstance(r, BudgetExceeded) for r in got), got
+    assert server.batches_created == 0 and server.requests == 0 and tight.totals()["usd"] == 0
+    assert tight._reserved == pytest.approx(0.0)  # every booking released
+
+    roomy = CostLedger(prices=PRICES, max_usd=one * 10.5)
+    got = client(server, kind, tmp_path, cache="r.sqlite", ledger=roomy).chat_many([req(kind, p) for p in prompts])
+    assert [r.text for r in got] == [expected(p) for p in prompts]
+    assert server.batches_created == 1 and server.batch_items == 10 and roomy.totals()["usd"] <= one * 10.5
 
 
 def test_batches_are_split_within_the_providers_limits(server, tmp_path, monkeypatch):
