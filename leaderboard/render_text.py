@@ -34,13 +34,15 @@ def noise_texts(report: Report) -> list[str]:
     for benchmark, nf in sorted((report.noise_floors or {}).items()):
         if not nf or not nf.get("n"):
             continue
+        what = "preferences" if "flip_rate" in nf else "grades"  # pairwise judgments, or graded ones (MT-Bench)
         if nf.get("deterministic"):
             out.append(f"Judge noise floor ({benchmark}): 0 — re-judging {nf['n']} stored annotations gave identical "
-                       "preferences (a deterministic judge adds no noise).")
+                       f"{what} (a deterministic judge adds no noise).")
         else:
-            out.append(f"Judge noise floor ({benchmark}): re-judging {nf['n']} stored annotations moved preferences "
-                       f"by sd {nf['sd_delta']:.3f} (winner flipped in {nf['flip_rate'] * 100:.0f}%); the judge "
-                       "noise ± column is the 95% band of a difference produced by judge sampling alone.")
+            flips = f" (winner flipped in {nf['flip_rate'] * 100:.0f}%)" if "flip_rate" in nf else ""
+            out.append(f"Judge noise floor ({benchmark}): re-judging {nf['n']} stored annotations moved {what} "
+                       f"by sd {nf['sd_delta']:.3f}{flips}; the judge noise ± column is the 95% band of a difference "
+                       "produced by judge sampling alone.")
     return out or ["Judge noise floor: not measured (no noise-floor step in this run, or nothing re-judged)."]
 
 

@@ -56,8 +56,9 @@ def test_plan_lists_every_run_and_evaluation_offline(plan_output):
 def test_plan_prints_the_cost_estimate(plan_output):
     calls = {role: int(n) for role, n in re.findall(r"^LLM (\w+): openai/[\w.-]+: ~(\d+) calls, <= \$[\d.]+$",
                                                      plan_output, re.M)}
-    # 15 checkpoints x (805 AlpacaEval + 2 x 80 MT-Bench + 1024 WildBench x (score + haiku reward)) + 50 noise floor
-    assert calls["judge"] == 15 * (805 + 160 + 2 * 1024) + 50
+    # 15 checkpoints x (805 AlpacaEval + 2 x 80 MT-Bench + 1024 WildBench x (score + haiku reward)) + 50 re-judged
+    # for each judge-noise floor (AlpacaEval, MT-Bench, WildBench)
+    assert calls["judge"] == 15 * (805 + 160 + 2 * 1024) + 3 * 50
     assert calls["teacher"] == 5 * (1000 + 100)  # skillmix_gpt4: 5 turns per example, held-out included
 
 

@@ -1,4 +1,5 @@
-"""The judge-noise floor step: re-judge a fixed sample of existing annotations with the judge as configured.
+"""AlpacaEval's judge-noise floor step (the shared machinery: suites/evaluations/noise_floor.py): re-judge a fixed
+sample of existing annotations with the judge as configured.
 
 The floor is how far a win rate moves when nothing changes but the judge's own sampling. Each sampled pair is
 shown to the judge exactly as it was first (same order, `swapped` honoured) and the new preference is compared
@@ -14,29 +15,13 @@ uncached client (ae2.py `rejudge`).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
-
-import numpy as np
+from typing import Any, Mapping, Sequence
 
 from sftbench.judges.protocols import PairwiseJudge, prefer_all
 from sftbench.suites.engine.step import Step, StepContext, step_kind
-
-
-def _sample(annotation_sets: Mapping[str, Sequence[dict[str, Any]]], sample_size: int,
-            seed: int) -> list[tuple[str, int]]:
-    """A fixed, seeded sample of (judge step, eval position) among annotations that did not fail."""
-    pool = [(step, i) for step in sorted(annotation_sets) for i, a in enumerate(annotation_sets[step])
-            if not a.get("failed", False)]
-    if not pool:
-        return []
-    picks = np.random.default_rng(seed).choice(len(pool), size=min(sample_size, len(pool)), replace=False)
-    return [pool[i] for i in sorted(picks)]
-
-
-Rejudge = Callable[[list[dict[str, Any]]], list[Optional[float]]]
+from sftbench.suites.evaluations.noise_floor import Rejudge, noise_floor_step, summarize
 
 
 def pairwise_rejudge(judge: PairwiseJudge, prompts: Sequence[dict[str, Any]]) -> tuple[Rejudge, dict[str, Any]]:
@@ -55,47 +40,6 @@ def pairwise_rejudge(judge: PairwiseJudge, prompts: Sequence[dict[str, Any]]) ->
                 for a, v in zip(anns, raw)]
 
     return again, judge.fingerprint
-
-
-def summarize(original: Sequence[float], rejudged: Sequence[float]) -> dict[str, Any]:
-    """Spread of (re-judged - original) preferences; both in AlpacaEval's [1, 2] scale."""
-    o, r = np.asarray(original, float), np.asarray(rejudged, float)
-    delta = r - o
-    n = len(delta)
-    flips = (np.sign(o - 1.5) != np.sign(r - 1.5)).mean() if n else 0.0
-    return {"n": n, "sd_delta": float(delta.std(ddof=1)) if n > 1 else 0.0,
-            "mean_abs_delta": float(np.abs(delta).mean()) if n else 0.0, "flip_rate": float(flips),
-            "deterministic": bool(n and np.all(np.abs(delta) < 1e-8))}  # stored preferences carry 10 digits
-
-
-def noise_floor_step(annotation_sets: Mapping[str, Sequence[dict[str, Any]]], rejudge: Rejudge,
-                     judge_fingerprint: dict[str, Any], sample_size: int, seed: int, out: Path) -> dict[str, Any]:
-    """Re-judge `sample_size` stored annotations; write `out/noise_floor.json`; return its summary.
-
-    annotation_sets: judge step directory name -> its annotations (`annotations.json`, eval order); rejudge:
-    annotations (each with its eval position under `index`) -> new preferences in the stored orientation
-    ([1, 2], 2 = the model's answer preferred), None where the judge failed.
-    """
-    sizes = {len(anns) for anns in annotation_sets.values()}
-    if len(sizes) > 1:
-        raise ValueError(f"noise floor: judge steps have different numbers of annotations {sorted(sizes)}")
-    picks = _sample(annotation_sets, sample_size, seed)
-    anns = [{**annotation_sets[step][i], "index": i} for step, i in picks]
-    raw = rejudge(anns) if anns else []
-    examples, ok_o, ok_r = [], [], []
-    for (step, i), a, again in zip(picks, anns, raw):
-        failed = again is None or math.isnan(again)
-        examples.append({"judge_step": step, "index": i, "swapped": bool(a.get("swapped")),
-                         "original": float(a["preference"]), "rejudged": None if failed else float(again)})
-        if not failed:
-            ok_o.append(float(a["preference"]))
-            ok_r.append(float(again))
-    summary = {"judge": judge_fingerprint, "judge_steps": sorted(annotation_sets), "sample_size": sample_size,
-               "seed": seed, "n_failed": len(picks) - len(ok_o), **summarize(ok_o, ok_r)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "noise_floor.json").write_text(json.dumps({**summary, "examples": examples}, indent=1,
-                                                     default=str) + "\n")
-    return summary
 
 
 def pairwise_noise_floor(prompts: Sequence[dict[str, Any]], annotation_sets: Mapping[str, Sequence[dict[str, Any]]],

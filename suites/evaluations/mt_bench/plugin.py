@@ -13,7 +13,7 @@ from sftbench.suites.evaluations.protocol import Checkpoint, Column, Evaluated, 
 
 MT_BENCH_QUESTIONS = 80
 COLUMNS = [Column("score", "MT-Bench (1-10)", "mean", score="score", lower=1.0, upper=10.0, decimals=2,
-                  primary=True, flag="n_unparsed")]
+                  primary=True, flag="n_unparsed", noise_floor=True)]
 
 
 class MTBench(Evaluation):
@@ -21,7 +21,7 @@ class MTBench(Evaluation):
     spec = MTBenchSpec
     order = 20
     unit = "question_turn"
-    kinds = ("mtanswers", "mtjudge")
+    kinds = ("mtanswers", "mtjudge", "mtnoisefloor")
 
     def check(self, suite: Any, spec: MTBenchSpec) -> list[Problem]:
         if spec.enabled and suite.roles.judge.provider == "world":
@@ -49,6 +49,25 @@ class MTBench(Evaluation):
                      f"MT-Bench judging ({run})", ckpt.seed, deps={"answers": answers},
                      args={"data_dir": data_dir, "roles": b.roles_args})
 
+    def finish(self, b: Any, spec: MTBenchSpec, shared: Any, results: dict[tuple[str, int], StepKey]) \
+            -> StepKey | None:
+        """Grade a fixed sample of the stored grades again: how far the judge disagrees with itself."""
+        lb = b.suite.leaderboard
+        if not lb.noise_floor_sample or not results:
+            return None
+        judged = list(results.values())
+        data_dir = str(spec.data_dir or "")
+        return b.add("mtnoisefloor", "judge", {"judge": b.role_ids["judge"], "data_dir": data_dir,
+                                               "sample_size": lb.noise_floor_sample, "seed": lb.seed},
+                     {"judges": {k.dirname: k.hash for k in judged}}, "MT-Bench: grade a fixed sample again "
+                     "(judge-noise floor)", deps={k.dirname: k for k in judged},
+                     args={"roles": b.roles_args, "judged": [k.dirname for k in judged], "data_dir": data_dir})
+
+    def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
+        from sftbench.common.jsonio import read_json
+        doc = read_json(store.path(step.key) / "noise_floor.json")
+        return self.name, {**{k: v for k, v in doc.items() if k != "examples"}, "step": step.key.dirname}
+
     def result(self, store: Store, step: Step, spec: MTBenchSpec) -> Evaluated:
         """Per (question, turn): the judge's 1-10 rating, None where it never parsed."""
         from sftbench.judges.mt_bench import mt_bench_scores
@@ -74,6 +93,9 @@ class MTBench(Evaluation):
         return paths
 
     def expected_calls(self, suite: Any, spec: MTBenchSpec, step: Step) -> dict[str, int]:
+        if step.key.kind == "mtnoisefloor":  # a sample of the stored grades, at most all of them
+            runs = len(suite.datasets) * len(suite.seeds)
+            return {"judge": min(suite.leaderboard.noise_floor_sample, 2 * MT_BENCH_QUESTIONS * runs)}
         return {"judge": 2 * MT_BENCH_QUESTIONS} if step.key.kind == "mtjudge" else {}
 
     def preflight(self, suite: Any, spec: MTBenchSpec, pending: set[str]) -> None:

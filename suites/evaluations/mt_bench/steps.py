@@ -45,3 +45,27 @@ def judge_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext)
     (out / "scores.json").write_text(json.dumps(scores, indent=1) + "\n")
     return {"mt_bench": {k: scores[k] for k in ("score", "turn_1", "turn_2", "n_unparsed", "complete")},
             "judge_fingerprint": grader.fingerprint}
+
+
+@step_kind("mtnoisefloor")
+def noise_floor_step_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
+    """MT-Bench's judge-noise floor: a fixed sample of the stored grades (of the judge steps in `args.judged`)
+    graded again, exactly as first (the same system prompt and user prompt), through a client that never answers
+    from the response cache."""
+    from sftbench.judges.mt_bench import load_mt_bench, make_grader
+    from sftbench.judges.mt_bench.judge import REMINDER, parse_rating
+    from sftbench.suites.evaluations.noise_floor import noise_floor_step
+    session = ctx.roles(step.args["roles"])
+    cfg, client = session.llm_client("judge", "MT-Bench's noise floor", uncached=True)
+    grader = make_grader(cfg, client, progress=session.progress)
+    prompts = load_mt_bench(_data_dir(step)).judge_prompts
+    stored = {name: read_jsonl(inputs[name] / "judgments.jsonl", validate=False) for name in step.args["judged"]}
+
+    def again(judgments: list[dict[str, Any]]) -> list[float | None]:
+        conversations = [[{"role": "system", "content": prompts[j["judge"][1]]["system_prompt"]},
+                          {"role": "user", "content": j["user_prompt"]}] for j in judgments]
+        grades = grader.grade_many(conversations, parse_rating, REMINDER, desc="mt-bench noise floor")
+        return [None if g.failed else float(g.value) for g in grades]
+
+    return noise_floor_step(stored, again, grader.fingerprint, step.config["sample_size"], step.config["seed"], out,
+                            value="score", middle=None)

@@ -15,7 +15,7 @@ from sftbench.suites.evaluations.wildbench.steps import headline, input_identity
 
 WILDBENCH_TASKS = 1024
 SCORE = Column("WB_score", "WB-Score", "mean", score="WB_score", lower=-100.0, upper=100.0, primary=True,
-               flag="n_unparsed")
+               flag="n_unparsed", noise_floor=True)
 REWARD = Column("WB_reward", "WB-Reward (mix)", "mean", score="WB_reward", lower=-100.0, upper=100.0,
                 flag="reward_n_unparsed")
 
@@ -25,7 +25,7 @@ class WildBench(Evaluation):
     spec = WildBenchSpec
     order = 30
     unit = "task"
-    kinds = ("wbanswers", "wbjudge")
+    kinds = ("wbanswers", "wbjudge", "wbnoisefloor")
 
     def check(self, suite: Any, spec: WildBenchSpec) -> list[Problem]:
         if spec.enabled and suite.roles.judge.provider == "world":
@@ -62,6 +62,27 @@ class WildBench(Evaluation):
                      {"answers": answers.hash, "templates": ids["templates"], "references": ids["references"]},
                      f"WildBench judging ({run})", ckpt.seed, deps={"answers": answers}, args={"roles": b.roles_args})
 
+    def finish(self, b: Any, spec: WildBenchSpec, ids: dict[str, Any], results: dict[tuple[str, int], StepKey]) \
+            -> StepKey | None:
+        """Grade a fixed sample of the stored WB-Score grades again: how far the judge disagrees with itself."""
+        lb = b.suite.leaderboard
+        if not lb.noise_floor_sample or not results:
+            return None
+        keys = {s.key.dirname: s for s in b.steps}
+        judged = list(results.values())
+        deps = {k.dirname: k for k in judged}
+        deps.update({f"{k.dirname}.answers": keys[keys[k.dirname].deps["answers"]].key for k in judged})
+        templates_dir = spec.model_dump(mode="json")["templates_dir"]
+        return b.add("wbnoisefloor", "judge", {"judge": b.role_ids["judge"], "templates_dir": templates_dir,
+                                               "sample_size": lb.noise_floor_sample, "seed": lb.seed},
+                     {"judges": {k.dirname: k.hash for k in judged}, "templates": ids["templates"]},
+                     "WildBench: grade a fixed sample again (judge-noise floor)", deps=deps,
+                     args={"roles": b.roles_args, "judged": [k.dirname for k in judged]})
+
+    def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
+        doc = json.loads((store.path(step.key) / "noise_floor.json").read_text())
+        return self.name, {**{k: v for k, v in doc.items() if k != "examples"}, "step": step.key.dirname}
+
     def result(self, store: Store, step: Step, spec: WildBenchSpec) -> Evaluated:
         """WB-Score (the published leaderboard's task-macro scale) and the WB-Reward mixture, per task: each task's
         share of the run's number (judges/wildbench: `wb_score_items`, `wb_reward_items`), paired by task."""
@@ -95,6 +116,9 @@ class WildBench(Evaluation):
             steps={"judge": step.key.dirname, "answers": step.deps.get("answers")})
 
     def expected_calls(self, suite: Any, spec: WildBenchSpec, step: Step) -> dict[str, int]:
+        if step.key.kind == "wbnoisefloor":  # a sample of the stored grades, at most all of them
+            runs = len(suite.datasets) * len(suite.seeds)
+            return {"judge": min(suite.leaderboard.noise_floor_sample, (spec.max_tasks or WILDBENCH_TASKS) * runs)}
         if step.key.kind != "wbjudge":
             return {}
         return {"judge": (spec.max_tasks or WILDBENCH_TASKS) * (1 + len(spec.references))}

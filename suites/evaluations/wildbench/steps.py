@@ -94,3 +94,42 @@ def headline(scores: dict[str, Any]) -> dict[str, Any]:
                     "references": mix.get("references"), "reward_n_unparsed": mix.get("n_unparsed"),
                     "K": scores.get("K")})
     return out
+
+
+@step_kind("wbnoisefloor")
+def noise_floor_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
+    """WildBench's judge-noise floor: a fixed sample of the stored WB-Score grades (of the judge steps in
+    `args.judged`, each with its answers step) graded again with the same checklist prompt through a client that
+    never answers from the response cache. Grades are compared in WB-Score points, (grade - 5) x 20: a task's share
+    of the task macro moves by its task weight (1 on average) times that."""
+    from sftbench.judges.wildbench import load_template, make_grader
+    from sftbench.judges.wildbench.score import REMINDER, parse_score, render_score_prompt
+    from sftbench.suites.evaluations.noise_floor import noise_floor_step
+    session = ctx.roles(step.args["roles"])
+    llm, client = session.llm_client("judge", "WildBench's noise floor", uncached=True)
+    grader = make_grader(llm, client, progress=session.progress)
+    template = load_template("score", _path(step.config["templates_dir"]))
+    stored, context = {}, {}
+    for name in step.args["judged"]:
+        records = read_jsonl(inputs[name] / "score_records.jsonl", validate=False)
+        stored[name] = [{**r, "points": None if r.get("score") is None else (float(r["score"]) - 5) * 20,
+                         "failed": r.get("failed") or r.get("attempts") == 0} for r in records]  # 0: no call made
+        answers = inputs[f"{name}.answers"]
+        tasks = {t["session_id"]: t for t in read_jsonl(answers / "tasks.jsonl", validate=False)}
+        outputs = {r["session_id"]: r["output"] for r in read_jsonl(answers / "outputs.jsonl", validate=False)}
+        context[name] = (tasks, outputs)
+
+    def again(records: list[dict[str, Any]]) -> list[float | None]:
+        prompts = []
+        for r in records:
+            tasks, outputs = context[r["judge_step"]]
+            prompts.append([{"role": "user", "content": render_score_prompt(template, tasks[r["session_id"]],
+                                                                            outputs[r["session_id"]])}])
+        grades = grader.grade_many(prompts, parse_score, REMINDER, desc="wb-score noise floor")
+        return [None if g.failed else (float(g.value) - 5) * 20 for g in grades]
+
+    for name, records in stored.items():  # the rejudge callback needs each record's step
+        for r in records:
+            r["judge_step"] = name
+    return noise_floor_step(stored, again, grader.fingerprint, step.config["sample_size"], step.config["seed"], out,
+                            value="points", middle=None)
