@@ -10,9 +10,9 @@ shrinks with more seeds only. For k' seeds per arm and n' units, against the pil
 with the degrees of freedom of each part scaled the same way (Welch-Satterthwaite for the sum). The MDE is the
 difference a two-sided t test at level a detects with probability 1 - beta, from the noncentral t distribution:
 with few seeds the seed part has few degrees of freedom, and the MDE grows accordingly. Verdicts are Holm-adjusted
-over each evaluation's m comparisons (or the table's, `holm_family: table`), so the design is judged at Holm's
-first step, a = alpha / m: a conservative bound. With one seed per arm the seed variance is unknown and left out (the MDE is then optimistic: the report says
-so).
+over each evaluation's m comparisons (or the table's or the leaderboard's: `holm_family`), so the design is judged
+at Holm's first step, a = alpha / m: a conservative bound. With one seed per arm the seed variance is unknown and
+left out (the MDE is then optimistic: the report says so).
 """
 
 from __future__ import annotations
@@ -96,13 +96,17 @@ class Design:
 def designs(report: Report, table: TableStats | None = None) -> list[Design]:
     """One design per tested column of every table, or of `table` (its comparisons' variances averaged)."""
     out = []
+    scope_of = {"evaluation": lambda c: c.benchmark, "table": lambda c: "", "leaderboard": lambda c: ""}[
+        report.settings.holm_family]
+    everywhere = sum(c.var_units is not None for t in report.tables for c in t.comparisons)
     for t in report.tables if table is None else [table]:
         labels = {(g.benchmark, cs.column.key): cs.column.label for g in t.groups for cs in g.columns}
-        family: dict[str, int] = {}  # Holm's family size per evaluation (or the whole table: holm_family table)
+        family: dict[str, int] = {}  # Holm's family size per evaluation, per table, or over the leaderboard
         for c in t.comparisons:
             if c.var_units is not None:
-                scope = "" if report.settings.holm_family == "table" else c.benchmark
-                family[scope] = family.get(scope, 0) + 1
+                family[scope_of(c)] = family.get(scope_of(c), 0) + 1
+        if report.settings.holm_family == "leaderboard":
+            family[""] = everywhere
         by_column: dict[tuple[str, str], list[Comparison]] = {}
         for c in t.comparisons:
             if c.var_units is not None and c.k and c.n:
@@ -113,7 +117,7 @@ def designs(report: Report, table: TableStats | None = None) -> list[Design]:
                               min(c.n for c in comps), float(np.mean([c.var_units for c in comps])),
                               float(np.mean(seeds)) if seeds else None,
                               report.settings.alpha / max(1, family.get(
-                                  "" if report.settings.holm_family == "table" else benchmark, 1)),
+                                  "" if report.settings.holm_family != "evaluation" else benchmark, 1)),
                               min(c.df_units if c.df_units is not None else float("inf") for c in comps),
                               min((c.df_seeds for c in comps if c.df_seeds), default=None), t.base_model))
     return out

@@ -47,7 +47,8 @@ def noise_texts(report: Report) -> list[str]:
 
 
 def holm_scope(s) -> str:
-    return "every comparison of the table" if s.holm_family == "table" else "each evaluation's comparisons"
+    return {"table": "every comparison of the table", "leaderboard": "every comparison of every table"}.get(
+        s.holm_family, "each evaluation's comparisons")
 
 
 def settings_text(report: Report) -> str:

@@ -17,7 +17,7 @@ seed kept) plus, when several seeds exist anywhere in the table, the training-se
 sqrt(variance) and the p-value the matching t test, so CI and unadjusted test agree; for `mean` columns the
 p-value is also at least the sign-flip permutation test's over units. Holm's adjustment runs over every
 comparison of one evaluation (its datasets x columns), or with `holm_family: table` over every comparison of the
-table at once; verdicts at `alpha`. With one seed per dataset the seed
+table at once, or with `leaderboard` over every comparison of every table; verdicts at `alpha`. With one seed per dataset the seed
 variance is unknown and verdicts compare checkpoints, not datasets (the table says so).
 """
 
@@ -40,6 +40,9 @@ SINGLE_SEED_NOTE = ("one seed per dataset: the training-seed variance is unknown
 NO_LC_NOTE = "no bootstrap CIs or tests (n_bootstrap_lc = 0 or no length-control table)"
 
 
+HOLM_FAMILIES = ("evaluation", "table", "leaderboard")
+
+
 @dataclass
 class Settings:
     alpha: float = 0.05
@@ -52,7 +55,7 @@ class Settings:
     equivalence_margin: dict[str, float] = field(default_factory=dict)  # column (key or benchmark.key) -> ±m points
     gate: list[str] | None = None  # columns (or whole evaluations) `sftbench compare` fails on; None: all tested
     points_per_usd: bool = False   # a column: the headline gain over the reference per $ of building the dataset
-    holm_family: str = "evaluation"  # Holm over each evaluation's comparisons, or over every comparison of a table
+    holm_family: str = "evaluation"  # Holm's family: each evaluation's comparisons, a table's, or the leaderboard's
 
     @classmethod
     def from_spec(cls, spec: Any = None, **overrides: Any) -> "Settings":
@@ -456,7 +459,7 @@ def _table(base_model: str, runs: list[Run], table: ResultsTable, s: Settings,
                 if c.margin is not None and se is not None:
                     c.p_tost = tost_pvalue(diff, se, df, c.margin)
                 family.append(c)
-        if s.holm_family != "table":
+        if s.holm_family == "evaluation":
             _adjust(family, s.alpha)
         out.comparisons += family
     if s.holm_family == "table":
@@ -483,8 +486,8 @@ def compute(table: ResultsTable, settings: Settings | None = None, progress: boo
     s = settings or Settings()
     if not 0 < s.alpha < 1:
         raise ValueError(f"alpha must be within (0, 1), got {s.alpha}")
-    if s.holm_family not in ("evaluation", "table"):
-        raise ValueError(f"holm_family must be 'evaluation' or 'table', got {s.holm_family!r}")
+    if s.holm_family not in HOLM_FAMILIES:
+        raise ValueError(f"holm_family must be one of {', '.join(HOLM_FAMILIES)}, got {s.holm_family!r}")
     if s.n_bootstrap < 2 or s.n_bootstrap_lc == 1 or s.n_bootstrap_lc < 0:
         raise ValueError(f"n_bootstrap must be >= 2 and n_bootstrap_lc 0 or >= 2; got {s.n_bootstrap}, "
                          f"{s.n_bootstrap_lc}")
@@ -503,4 +506,6 @@ def compute(table: ResultsTable, settings: Settings | None = None, progress: boo
     show = progress and total > 0 and sys.stderr.isatty()
     with tqdm(total=total, desc="LC bootstrap (GLM refits)", disable=not show, leave=False, mininterval=0.5) as bar:
         tables = [_table(base, runs, table, s, bar.update if show else None) for base, runs in table.base_models()]
+    if s.holm_family == "leaderboard":  # one family over every table (base model)
+        _adjust([c for t in tables for c in t.comparisons], s.alpha)
     return Report(table.suite, s, tables, table.noise_floors)

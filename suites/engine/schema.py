@@ -120,9 +120,9 @@ class LeaderboardSpec(Strict):
                                    "(mt_bench, alpaca_eval.lc_win_rate, ...); default: every tested column")
     points_per_usd: bool = Field(False, description="add a column: the headline gain over the reference divided by "
                                  "the LLM $ of building the dataset")
-    holm_family: Literal["evaluation", "table"] = Field(
-        "evaluation", description="Holm's correction over each evaluation's comparisons, or over every comparison "
-        "of a table (all evaluations and columns at once: stricter)")
+    holm_family: Literal["evaluation", "table", "leaderboard"] = Field(
+        "evaluation", description="Holm's correction over each evaluation's comparisons, over every comparison "
+        "of a table (all evaluations and columns at once), or of the whole leaderboard (every base model's table)")
 
     @field_validator("equivalence_margin")
     @classmethod

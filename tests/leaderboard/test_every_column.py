@@ -133,6 +133,28 @@ def test_holm_over_the_whole_table_is_one_family(tmp_path):
         compute(table, Settings(holm_family="suite", **QUICK))
 
 
+def test_holm_over_the_whole_leaderboard_spans_every_base_models_table(tmp_path):
+    """`holm_family: leaderboard`: one family over the comparisons of every table (base model)."""
+    from sftbench.leaderboard.paired import holm
+    from sftbench.leaderboard.render_text import settings_text
+    from tests.leaderboard.fakeruns import pairwise_run
+    from sftbench.leaderboard.results import ResultsTable
+    rng = np.random.default_rng(4)
+    runs = [pairwise_run(d, s, (rng.random(60) < 0.5 + shift).astype(float), base_model=base)
+            for base in ("A", "B") for d, shift in (("d0", 0.0), ("d1", 0.1), ("d2", -0.05)) for s in (0, 1)]
+    table = ResultsTable("two", runs)
+    per_table = compute(table, Settings(holm_family="table", reference="d0", **QUICK))
+    everywhere = compute(table, Settings(holm_family="leaderboard", reference="d0", **QUICK))
+    tested = [c for t in everywhere.tables for c in t.comparisons if c.p_value is not None]
+    assert len({c.dataset for c in tested}) == 2 and len(everywhere.tables) == 2
+    assert [c.p_adjusted for c in tested] == pytest.approx(holm([c.p_value for c in tested]))
+    alone = {(t.base_model, c.dataset, c.metric): c.p_adjusted for t in per_table.tables for c in t.comparisons
+             if c.p_value is not None}
+    assert all(c.p_adjusted >= alone[(t.base_model, c.dataset, c.metric)] - 1e-12
+               for t in everywhere.tables for c in t.comparisons if c.p_value is not None)
+    assert "every comparison of every table" in settings_text(everywhere)
+
+
 def test_compare_picks_the_tuned_dataset_when_the_untuned_base_is_a_row(tmp_path):
     """With evaluation.include_base both results carry an untuned-base row; compare still picks the one
     fine-tuned dataset of each (the base is compared only when named)."""

@@ -122,5 +122,7 @@ def test_plan_estimates_the_judge_calls_of_every_evaluation(tmp_path):
     plan = make_plan(suite, tmp_path, progress=False)
     kinds = [s.key.kind for s in plan.steps]
     assert kinds.count("aedata") == 1 and kinds.count("aejudge") == 2 and "lctable" not in kinds
-    # 2 checkpoints x (20 AlpacaEval prompts + 160 MT-Bench turns) + 8 noise-floor re-judgments
-    assert pending_calls(plan)["judge"] == 2 * (N + 160) + 8
+    # 2 checkpoints x (20 AlpacaEval prompts + 160 MT-Bench turns) + 8 re-judgments for each noise floor (AlpacaEval's,
+    # MT-Bench's)
+    assert kinds.count("noisefloor") == kinds.count("mtnoisefloor") == 1
+    assert pending_calls(plan)["judge"] == 2 * (N + 160) + 2 * 8

@@ -23,7 +23,7 @@ def cmd_power(results: str | Path, mde: float | None = None, column: str | None 
     if not found:
         raise ValueError(f"{path}: no tested column{f' matching {column!r}' if column else ''} (power needs paired "
                          "comparisons against a reference: several datasets, per-example scores)")
-    family = "the table" if report.settings.holm_family == "table" else "evaluation"
+    family = {"table": "table", "leaderboard": "leaderboard"}.get(report.settings.holm_family, "evaluation")
     out.write(f"power {POWER:.0%}, two-sided, at Holm's first step (alpha / comparisons per {family})\n")
     several = len({d.base_model for d in found}) > 1
     for d in found:
