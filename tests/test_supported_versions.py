@@ -45,6 +45,7 @@ def dependencies() -> list[str]:
     return meta["dependencies"]
 
 
+@pytest.mark.long  # two resolver runs against PyPI, about 2.5 minutes: `pytest -m long`
 @pytest.mark.parametrize("python, pins", [
     ("3.10", ["torch==2.6.0", "transformers==5.0.0", "trl==1.0.0"]),   # the oldest allowed
     ("3.12", ["torch==2.11.0", "transformers==5.17.0"]),               # a GPU box (the H200 issue's stack)

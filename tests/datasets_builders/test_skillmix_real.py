@@ -168,6 +168,7 @@ def test_the_world_teacher_cannot_run_a_conversation():
 
 
 @pytest.mark.slow
+@pytest.mark.long  # the same prompts reach SmolLM2 through llama.cpp in tests/datasets_builders/test_ablations.py
 def test_a_20_example_conversation_build_on_the_in_process_smollm2(tmp_path):
     from sftbench.judges.llm import LLMRoleConfig, make_llm_role
     teacher = make_llm_role("teacher", LLMRoleConfig(provider="local", model_path="smollm2", max_tokens=3, threads=1))
