@@ -5,7 +5,9 @@ leaderboard equal (but for its wall-clock columns), every training step's weight
 
     python benchmarks/chaos.py --kills 12 [--seed 7]
 
-Prints one row per kill (when, which step was being written, what the resume found) and the verdict.
+`--kills` counts kills that hit a running process: a round (a fresh store) is killed until a resume finishes before
+its kill, then checked, and rounds go on until that many kills landed. Prints one row per attempt (when, which step
+was being written) and each round's verdict.
 """
 
 from __future__ import annotations
@@ -65,36 +67,53 @@ def main() -> int:
             print(err[-3000:])
             return 1
         rng = random.Random(args.seed)
-        store, runs = folder / "store", folder / "runs"
-        print(f"clean run: {duration:.1f}s\n\n| kill | at s | writing when killed | resume |\n|---|---|---|---|")
-        for i in range(1, args.kills + 1):
-            proc, began = start(suite, runs, store), time.time()
-            if i % 3 == 0:
-                while time.time() - began < duration and not list(store.glob(".resume/*/checkpoint-*")):
-                    time.sleep(0.005)
-            else:
-                time.sleep(rng.uniform(0.05, 0.95) * duration)
-            state = writing(store)
-            outcome = "finished before the kill" if proc.poll() is not None else "killed"
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            print(f"| {i} | {time.time() - began:.1f} | {state} | {outcome} |")
-        final = start(suite, runs, store)
-        _, err = final.communicate()
-        if final.returncode != 0:
-            print(err[-3000:])
-            return 1
-        board = deterministic(json.loads((runs / "chaos" / "leaderboard.json").read_text())["leaderboard"])
-        same_board = board == deterministic(
-            json.loads((folder / "clean" / "chaos" / "leaderboard.json").read_text())["leaderboard"])
-        same_weights = all((t / "model.safetensors").read_bytes() ==
-                           (folder / "clean-store" / t.name / "model.safetensors").read_bytes()
-                           for t in store.glob("train-*"))
-        leftovers = [p.name for p in [*store.glob(".tmp-*"), *store.glob(".resume/*")]]
-        print(f"\nafter {args.kills} kills: leaderboard identical: {same_board}; weights byte-identical: "
-              f"{same_weights}; leftovers: {leftovers or 'none'}")
-        return 0 if same_board and same_weights and not leftovers else 1
+        print(f"clean run: {duration:.1f}s\n\n| round | attempt | at s | writing when killed | outcome |\n"
+              "|---|---|---|---|---|")
+        killed, attempt, rounds, verdicts = 0, 0, 0, []
+        while killed < args.kills:  # a round: one fresh store, killed until a run finishes first, then checked
+            rounds += 1
+            store, runs = folder / f"store-{rounds}", folder / f"runs-{rounds}"
+            while killed < args.kills:
+                attempt += 1
+                proc, began = start(suite, runs, store), time.time()
+                if attempt % 3 == 0:  # the moment a training checkpoint appears: mid-save
+                    while time.time() - began < duration and not list(store.glob(".resume/*/checkpoint-*")):
+                        time.sleep(0.005)
+                else:
+                    time.sleep(rng.uniform(0.05, 0.95) * duration)
+                state = writing(store)
+                finished = proc.poll() is not None
+                if not finished:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed += 1
+                proc.communicate()
+                print(f"| {rounds} | {attempt} | {time.time() - began:.1f} | {state} | "
+                      f"{'finished before the kill' if finished else 'killed'} |")
+                if finished:
+                    break
+            verdicts.append(check(suite, folder, runs, store))
+            print(f"round {rounds}: {verdicts[-1][1]}")
+        ok = all(v[0] for v in verdicts)
+        print(f"\nafter {killed} kills in {rounds} round(s): {'every resume identical to the run never killed' if ok else 'MISMATCH'}")
+        return 0 if ok else 1
+
+
+def check(suite: Path, folder: Path, runs: Path, store: Path) -> tuple[bool, str]:
+    """Resume to the end, then compare with the clean run: leaderboard, every training step's weights, leftovers."""
+    final = start(suite, runs, store)
+    _, err = final.communicate()
+    if final.returncode != 0:
+        return False, f"the resume failed: {err[-2000:]}"
+    board = deterministic(json.loads((runs / "chaos" / "leaderboard.json").read_text())["leaderboard"])
+    same_board = board == deterministic(
+        json.loads((folder / "clean" / "chaos" / "leaderboard.json").read_text())["leaderboard"])
+    same_weights = all((t / "model.safetensors").read_bytes() ==
+                       (folder / "clean-store" / t.name / "model.safetensors").read_bytes()
+                       for t in store.glob("train-*"))
+    leftovers = [p.name for p in [*store.glob(".tmp-*"), *store.glob(".resume/*")]]
+    return same_board and same_weights and not leftovers, (
+        f"leaderboard identical: {same_board}; weights byte-identical: {same_weights}; "
+        f"leftovers: {leftovers or 'none'}")
 
 
 if __name__ == "__main__":
