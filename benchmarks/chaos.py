@@ -71,13 +71,17 @@ def main() -> int:
               "|---|---|---|---|---|")
         killed, attempt, rounds, verdicts = 0, 0, 0, []
         while killed < args.kills:  # a round: one fresh store, killed until a run finishes first, then checked
+            if rounds >= 2 * args.kills:
+                print(f"\nonly {killed} kills landed in {rounds} rounds: the runs end before the kills")
+                return 1
             rounds += 1
             store, runs = folder / f"store-{rounds}", folder / f"runs-{rounds}"
             while killed < args.kills:
                 attempt += 1
+                before = set(store.glob(".resume/*/checkpoint-*"))  # a killed run's checkpoints are not new
                 proc, began = start(suite, runs, store), time.time()
-                if attempt % 3 == 0:  # the moment a training checkpoint appears: mid-save
-                    while time.time() - began < duration and not list(store.glob(".resume/*/checkpoint-*")):
+                if attempt % 3 == 0:  # the moment a new training checkpoint appears: mid-save
+                    while time.time() - began < duration and not set(store.glob(".resume/*/checkpoint-*")) - before:
                         time.sleep(0.005)
                 else:
                     time.sleep(rng.uniform(0.05, 0.95) * duration)
@@ -86,13 +90,18 @@ def main() -> int:
                 if not finished:
                     os.killpg(proc.pid, signal.SIGKILL)
                     killed += 1
-                proc.communicate()
+                _, err = proc.communicate()
+                if finished and proc.returncode != 0:  # a resume that fails on its own is the verdict
+                    print(f"| {rounds} | {attempt} | {time.time() - began:.1f} | {state} | failed |\n{err[-2000:]}")
+                    return 1
                 print(f"| {rounds} | {attempt} | {time.time() - began:.1f} | {state} | "
                       f"{'finished before the kill' if finished else 'killed'} |")
                 if finished:
                     break
             verdicts.append(check(suite, folder, runs, store))
             print(f"round {rounds}: {verdicts[-1][1]}")
+            if not verdicts[-1][0]:
+                break
         ok = all(v[0] for v in verdicts)
         print(f"\nafter {killed} kills in {rounds} round(s): {'every resume identical to the run never killed' if ok else 'MISMATCH'}")
         return 0 if ok else 1

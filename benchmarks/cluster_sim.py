@@ -54,6 +54,8 @@ API_CALL = {  # (role, step kind) -> (completion tokens per call, tokens/s)
     ("judge", "noisefloor"): (1, 30.0),
     ("judge", "mtjudge"): (250, 30.0),       # a 1-10 grade with its explanation
     ("judge", "wbjudge"): (600, 30.0),       # checklist analysis + score / pairwise reward
+    ("judge", "mtnoisefloor"): (250, 30.0),  # the judge-noise floors grade a sample again, as first graded
+    ("judge", "wbnoisefloor"): (600, 30.0),
 }
 DATA_S = {"world": 60.0,    # load and hash the Alpaca-52k pool
           "build": 60.0,    # a builder without LLM calls (random, longest, lima), or the non-API part of one with

@@ -34,7 +34,7 @@ def noise_texts(report: Report) -> list[str]:
     for benchmark, nf in sorted((report.noise_floors or {}).items()):
         if not nf or not nf.get("n"):
             continue
-        what = "preferences" if "flip_rate" in nf else "grades"  # pairwise judgments, or graded ones (MT-Bench)
+        what = nf.get("unit") or "preferences"  # AlpacaEval's pairwise preferences, MT-Bench's grades, ...
         if nf.get("deterministic"):
             out.append(f"Judge noise floor ({benchmark}): 0 — re-judging {nf['n']} stored annotations gave identical "
                        f"{what} (a deterministic judge adds no noise).")

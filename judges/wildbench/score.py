@@ -119,11 +119,25 @@ def wb_score_items(records: Sequence[dict[str, Any]],
     not None is `WB_score.task_macro` (with categories) or `WB_score` (every parsed grade). The task macro is
     linear in the grades, sum_i a_i s_i - b, so task i's share is N a_i s_i - b over the N tasks it counts
     (parsed, neither empty nor truncated)."""
+    grades, slopes, offset = _macro_terms(records, categories)
+    return {sid: None if slope is None else grades[sid] * slope - offset for sid, slope in slopes.items()}
+
+
+def wb_score_slopes(records: Sequence[dict[str, Any]],
+                    categories: Mapping[str, Sequence[str]] | None = None) -> dict[str, float | None]:
+    """Per task, how far its share (`wb_score_items`) moves per grade point: 20 for a plain mean, N a_i x 20 over
+    the task macro (its groups' weights over their sizes); None for a task the number does not count."""
+    return _macro_terms(records, categories)[1]
+
+
+def _macro_terms(records: Sequence[dict[str, Any]], categories: Mapping[str, Sequence[str]] | None
+                 ) -> tuple[dict[str, float], dict[str, float | None], float]:
+    """(grade per counted task, share per grade point per task (None: not counted), offset): share = grade x
+    slope - offset."""
     parsed = {r["session_id"]: float(r["score"]) for r in records if r.get("score") is not None
               and not r.get("failed")}
     if categories is None:
-        return {r["session_id"]: None if r["session_id"] not in parsed else (parsed[r["session_id"]] - 5) * 20
-                for r in records}
+        return parsed, {r["session_id"]: 20.0 if r["session_id"] in parsed else None for r in records}, 100.0
     counted = {r["session_id"]: parsed[r["session_id"]] for r in records if r["session_id"] in parsed
                and not r["model_output"].endswith(TRUNCATED) and len(r["model_output"])}
     n_group: dict[str, int] = {}
@@ -133,10 +147,10 @@ def wb_score_items(records: Sequence[dict[str, Any]],
     total = sum(TASK_WEIGHTS.values())
     offset = 100 * sum(TASK_WEIGHTS[t] for t in n_group) / total
     n = len(counted)
-    return {r["session_id"]: None if r["session_id"] not in counted else
-            n * counted[r["session_id"]] * 20 / total * sum(TASK_WEIGHTS[t] / n_group[t]
-                                                           for t in categories[r["session_id"]]) - offset
-            for r in records}
+    slopes = {r["session_id"]: None if r["session_id"] not in counted else
+              n * 20 / total * sum(TASK_WEIGHTS[t] / n_group[t] for t in categories[r["session_id"]])
+              for r in records}
+    return counted, slopes, offset
 
 
 def text_sha256(text: str) -> str:
@@ -176,5 +190,5 @@ def wb_score_metrics(records: Sequence[dict[str, Any]],
     }
 
 
-__all__ = ["judge_scores", "wb_score_metrics", "wb_score_items", "render_score_prompt", "parse_score", "parse_judge_json", "shorten",
+__all__ = ["judge_scores", "wb_score_metrics", "wb_score_items", "wb_score_slopes", "render_score_prompt", "parse_score", "parse_judge_json", "shorten",
            "JUDGE_TEMPERATURE", "JUDGE_MAX_TOKENS", "MAX_WORDS_TO_EVAL"]

@@ -45,11 +45,12 @@ def summarize(original: Sequence[float], rejudged: Sequence[float], middle: floa
 
 def noise_floor_step(judgment_sets: Mapping[str, Sequence[dict[str, Any]]], rejudge: Rejudge,
                      judge_fingerprint: dict[str, Any], sample_size: int, seed: int, out: Path,
-                     value: str = "preference", middle: float | None = 1.5) -> dict[str, Any]:
+                     value: str = "preference", middle: float | None = 1.5, unit: str | None = None) -> dict[str, Any]:
     """Re-judge `sample_size` stored judgments; write `out/noise_floor.json`; return its summary.
 
     judgment_sets: judge step directory name -> its judgments (each with the stored `value`); rejudge: judgments
-    (each with its position under `index`) -> new values in the stored scale, None where the judge failed.
+    (each with its position under `index`) -> new values in the stored scale, None where the judge failed; `unit`:
+    what the values are, for the leaderboard's note (AlpacaEval's preferences when None).
     """
     sizes = {len(anns) for anns in judgment_sets.values()}
     if len(sizes) > 1:
@@ -66,11 +67,19 @@ def noise_floor_step(judgment_sets: Mapping[str, Sequence[dict[str, Any]]], reju
             ok_o.append(float(a[value]))
             ok_r.append(float(again))
     summary = {"judge": judge_fingerprint, "judge_steps": sorted(judgment_sets), "sample_size": sample_size,
-               "seed": seed, "n_failed": len(picks) - len(ok_o), **summarize(ok_o, ok_r, middle)}
+               "seed": seed, "n_failed": len(picks) - len(ok_o), **summarize(ok_o, ok_r, middle),
+               **({"unit": unit} if unit else {})}
     out.mkdir(parents=True, exist_ok=True)
     (out / "noise_floor.json").write_text(json.dumps({**summary, "examples": examples}, indent=1,
                                                      default=str) + "\n")
     return summary
 
 
-__all__ = ["Rejudge", "noise_floor_step", "sample", "summarize"]
+def stored_summary(step_dir: Path) -> dict[str, Any]:
+    """A finished noise-floor step's summary (its examples left out) and the step it came from: what the
+    leaderboard reads (`Evaluation.suite_result`)."""
+    doc = json.loads((step_dir / "noise_floor.json").read_text())
+    return {**{k: v for k, v in doc.items() if k != "examples"}, "step": step_dir.name}
+
+
+__all__ = ["Rejudge", "noise_floor_step", "sample", "stored_summary", "summarize"]

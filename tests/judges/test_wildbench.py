@@ -214,3 +214,25 @@ def test_tasks_from_a_local_file(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"session_id": "x"}) + "\n")
     with pytest.raises(ValueError, match="lacks"):
         load_tasks(tmp_path / "bad.jsonl")
+
+
+def test_a_tasks_slope_is_how_far_its_share_moves_per_grade_point():
+    """The noise floor's scale: one grade point more on a task moves its share of the task macro by its slope
+    (20 for a plain mean), and leaves the other tasks' shares as they were."""
+    import random
+    from sftbench.judges.wildbench.score import TASK_WEIGHTS, TRUNCATED, wb_score_items, wb_score_slopes
+    rng = random.Random(3)
+    groups = list(TASK_WEIGHTS)
+    records = [{"session_id": f"t{i}", "score": rng.choice([None, 3.0, 6.0, 8.0]), "failed": False,
+                "model_output": rng.choice(["an answer", "", "cut" + TRUNCATED, "another"])} for i in range(40)]
+    categories = {r["session_id"]: rng.sample(groups, rng.randint(1, 2)) for r in records}
+    for cats in (None, categories):
+        shares, slopes = wb_score_items(records, cats), wb_score_slopes(records, cats)
+        assert {k for k, v in shares.items() if v is None} == {k for k, v in slopes.items() if v is None}
+        for i in (i for i, r in enumerate(records) if slopes[r["session_id"]] is not None):
+            bumped = [dict(r, score=r["score"] + 1) if j == i else r for j, r in enumerate(records)]
+            after = wb_score_items(bumped, cats)
+            sid = records[i]["session_id"]
+            assert after[sid] - shares[sid] == pytest.approx(slopes[sid])
+            assert all(after[k] == pytest.approx(v) for k, v in shares.items() if k != sid and v is not None)
+    assert set(wb_score_slopes(records, None).values()) <= {20.0, None}

@@ -60,6 +60,8 @@ def ray(*args: str) -> None:
 
 
 def main(out: Path, part: str = "basic") -> int:
+    if part not in ("basic", "faults"):
+        raise SystemExit(f"part must be basic or faults, not {part!r}")
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={PORT}", "--num-cpus=0", "--include-dashboard=false",

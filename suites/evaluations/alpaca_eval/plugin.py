@@ -164,9 +164,9 @@ class AlpacaEval(Evaluation):
         return {_sha(path): pd.read_csv(path)}
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
-        doc = read_json(store.path(step.key) / "noise_floor.json")
+        from sftbench.suites.evaluations.noise_floor import stored_summary
         benchmark = ae2.BENCHMARK if step.args.get("eval_set") == "alpaca_eval_2" else "alpaca_eval"
-        return benchmark, {**{k: v for k, v in doc.items() if k != "examples"}, "step": step.key.dirname}
+        return benchmark, stored_summary(store.path(step.key))
 
     def expected_calls(self, suite: Any, spec: AlpacaEvalSpec, step: Step) -> dict[str, int]:
         kind = step.key.kind

@@ -64,9 +64,8 @@ class MTBench(Evaluation):
                      args={"roles": b.roles_args, "judged": [k.dirname for k in judged], "data_dir": data_dir})
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
-        from sftbench.common.jsonio import read_json
-        doc = read_json(store.path(step.key) / "noise_floor.json")
-        return self.name, {**{k: v for k, v in doc.items() if k != "examples"}, "step": step.key.dirname}
+        from sftbench.suites.evaluations.noise_floor import stored_summary
+        return self.name, stored_summary(store.path(step.key))
 
     def result(self, store: Store, step: Step, spec: MTBenchSpec) -> Evaluated:
         """Per (question, turn): the judge's 1-10 rating, None where it never parsed."""

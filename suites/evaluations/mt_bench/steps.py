@@ -68,4 +68,4 @@ def noise_floor_step_body(step: Step, inputs: dict[str, Path], out: Path, ctx: S
         return [None if g.failed else float(g.value) for g in grades]
 
     return noise_floor_step(stored, again, grader.fingerprint, step.config["sample_size"], step.config["seed"], out,
-                            value="score", middle=None)
+                            value="score", middle=None, unit="grades")

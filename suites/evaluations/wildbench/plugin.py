@@ -80,8 +80,8 @@ class WildBench(Evaluation):
                      args={"roles": b.roles_args, "judged": [k.dirname for k in judged]})
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
-        doc = json.loads((store.path(step.key) / "noise_floor.json").read_text())
-        return self.name, {**{k: v for k, v in doc.items() if k != "examples"}, "step": step.key.dirname}
+        from sftbench.suites.evaluations.noise_floor import stored_summary
+        return self.name, stored_summary(store.path(step.key))
 
     def result(self, store: Store, step: Step, spec: WildBenchSpec) -> Evaluated:
         """WB-Score (the published leaderboard's task-macro scale) and the WB-Reward mixture, per task: each task's

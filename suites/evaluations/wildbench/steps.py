@@ -100,10 +100,11 @@ def headline(scores: dict[str, Any]) -> dict[str, Any]:
 def noise_floor_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
     """WildBench's judge-noise floor: a fixed sample of the stored WB-Score grades (of the judge steps in
     `args.judged`, each with its answers step) graded again with the same checklist prompt through a client that
-    never answers from the response cache. Grades are compared in WB-Score points, (grade - 5) x 20: a task's share
-    of the task macro moves by its task weight (1 on average) times that."""
-    from sftbench.judges.wildbench import load_template, make_grader
-    from sftbench.judges.wildbench.score import REMINDER, parse_score, render_score_prompt
+    never answers from the response cache. Compared in the column's own scale: each task's share of its run's
+    WB-Score (`wb_score_items`), which a grade moves by the task's slope (`wb_score_slopes`: its groups' weights)."""
+    from sftbench.judges.wildbench import load_template, make_grader, task_categories
+    from sftbench.judges.wildbench.score import (REMINDER, parse_score, render_score_prompt, wb_score_items,
+                                                 wb_score_slopes)
     from sftbench.suites.evaluations.noise_floor import noise_floor_step
     session = ctx.roles(step.args["roles"])
     llm, client = session.llm_client("judge", "WildBench's noise floor", uncached=True)
@@ -112,11 +113,16 @@ def noise_floor_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepCo
     stored, context = {}, {}
     for name in step.args["judged"]:
         records = read_jsonl(inputs[name] / "score_records.jsonl", validate=False)
-        stored[name] = [{**r, "points": None if r.get("score") is None else (float(r["score"]) - 5) * 20,
-                         "failed": r.get("failed") or r.get("attempts") == 0} for r in records]  # 0: no call made
         answers = inputs[f"{name}.answers"]
         tasks = {t["session_id"]: t for t in read_jsonl(answers / "tasks.jsonl", validate=False)}
         outputs = {r["session_id"]: r["output"] for r in read_jsonl(answers / "outputs.jsonl", validate=False)}
+        categories = {sid: task_categories(t) for sid, t in tasks.items()}
+        if not all(r["session_id"] in categories for r in records):  # as the leaderboard reads it (plugin.result)
+            categories = None
+        shares, slopes = wb_score_items(records, categories), wb_score_slopes(records, categories)
+        # a task the number does not count (unparsed, empty or truncated answer; no call made) is not sampled
+        stored[name] = [{**r, "share": shares[r["session_id"]], "slope": slopes[r["session_id"]], "judge_step": name,
+                         "failed": shares[r["session_id"]] is None or r.get("attempts") == 0} for r in records]
         context[name] = (tasks, outputs)
 
     def again(records: list[dict[str, Any]]) -> list[float | None]:
@@ -126,10 +132,8 @@ def noise_floor_body(step: Step, inputs: dict[str, Path], out: Path, ctx: StepCo
             prompts.append([{"role": "user", "content": render_score_prompt(template, tasks[r["session_id"]],
                                                                             outputs[r["session_id"]])}])
         grades = grader.grade_many(prompts, parse_score, REMINDER, desc="wb-score noise floor")
-        return [None if g.failed else (float(g.value) - 5) * 20 for g in grades]
+        return [None if g.failed else r["share"] + r["slope"] * (float(g.value) - float(r["score"]))
+                for r, g in zip(records, grades)]
 
-    for name, records in stored.items():  # the rejudge callback needs each record's step
-        for r in records:
-            r["judge_step"] = name
     return noise_floor_step(stored, again, grader.fingerprint, step.config["sample_size"], step.config["seed"], out,
-                            value="points", middle=None)
+                            value="share", middle=None, unit="WB-Score shares")
