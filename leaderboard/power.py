@@ -96,17 +96,8 @@ class Design:
 def designs(report: Report, table: TableStats | None = None) -> list[Design]:
     """One design per tested column of every table, or of `table` (its comparisons' variances averaged)."""
     out = []
-    scope_of = {"evaluation": lambda c: c.benchmark, "table": lambda c: "", "leaderboard": lambda c: ""}[
-        report.settings.holm_family]
-    everywhere = sum(c.var_units is not None for t in report.tables for c in t.comparisons)
     for t in report.tables if table is None else [table]:
         labels = {(g.benchmark, cs.column.key): cs.column.label for g in t.groups for cs in g.columns}
-        family: dict[str, int] = {}  # Holm's family size per evaluation, per table, or over the leaderboard
-        for c in t.comparisons:
-            if c.var_units is not None:
-                family[scope_of(c)] = family.get(scope_of(c), 0) + 1
-        if report.settings.holm_family == "leaderboard":
-            family[""] = everywhere
         by_column: dict[tuple[str, str], list[Comparison]] = {}
         for c in t.comparisons:
             if c.var_units is not None and c.k and c.n:
@@ -116,11 +107,18 @@ def designs(report: Report, table: TableStats | None = None) -> list[Design]:
             out.append(Design(benchmark, key, labels.get((benchmark, key), key), min(c.k for c in comps),
                               min(c.n for c in comps), float(np.mean([c.var_units for c in comps])),
                               float(np.mean(seeds)) if seeds else None,
-                              report.settings.alpha / max(1, family.get(
-                                  "" if report.settings.holm_family != "evaluation" else benchmark, 1)),
+                              report.settings.alpha / _family_size(report, t, benchmark),
                               min(c.df_units if c.df_units is not None else float("inf") for c in comps),
                               min((c.df_seeds for c in comps if c.df_seeds), default=None), t.base_model))
     return out
+
+
+def _family_size(report: Report, t: TableStats, benchmark: str) -> int:
+    """The m of Holm's family a comparison of `benchmark` in table `t` belongs to (`holm_family`)."""
+    family = report.settings.holm_family
+    tables = report.tables if family == "leaderboard" else [t]
+    return max(1, sum(1 for tt in tables for c in tt.comparisons
+                      if c.var_units is not None and (family != "evaluation" or c.benchmark == benchmark)))
 
 
 def mde_note(report: Report) -> str | None:

@@ -277,8 +277,8 @@ def tost_pvalue(diff: float, se: float, df: float | None, margin: float) -> floa
 
 
 def margin_for(settings: Settings, benchmark: str, key: str) -> float | None:
-    m = settings.equivalence_margin or {}
-    return m.get(f"{benchmark}.{key}", m.get(key))
+    """The column's equivalence margin (`compute` stores every margin under benchmark.key)."""
+    return (settings.equivalence_margin or {}).get(f"{benchmark}.{key}")
 
 
 def table_columns(table: ResultsTable) -> tuple[set[tuple[str, str]], dict[str, str]]:

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sftbench.common.jsonio import write_json_atomic
+from sftbench.common.jsonio import read_json, write_json_atomic
 from sftbench.common.rows import read_jsonl, write_jsonl
 from sftbench.suites.engine.step import Step, StepContext, step_kind
 
@@ -17,7 +17,6 @@ REPORT = "contamination.json"
 
 @step_kind("contam")
 def contamination_step(step: Step, inputs: dict[str, Path], out: Path, ctx: StepContext) -> dict[str, Any]:
-    from sftbench.common.jsonio import read_json
     from sftbench.datasets_builders.card import content_hash, length_stats
     from sftbench.datasets_builders.contamination import EvalIndex, check, decontaminate
     from sftbench.suites.evaluations import get

@@ -21,6 +21,7 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
     base_model = f"{base.name}@{base.hash}" if base is not None else "unknown"
     evaluations = enabled_evaluations(plan.suite)
     table = ResultsTable(plan.suite.name, [])
+    contamination = {dataset: _contamination(plan, dataset) for dataset in plan.built}  # once per dataset
     for (dataset, seed), keys in plan.results.items():
         card = read_json(store.path(plan.training_data[dataset]) / "card.json")  # of the rows it trained on
         train_key = plan.trained[(dataset, seed)]
@@ -29,7 +30,7 @@ def collect_results(plan: Plan, exports: Path | None = None) -> ResultsTable:
         run = Run(dataset, seed, base_model, {}, info={"builder": card["builder"], "size": card["size"],
                                                        "train_resp_words": card["response_length"]["mean_words"],
                                                        **_costs(plan, plan.built[dataset], train_key, train, keys),
-                                                       **_contamination(plan, dataset)},
+                                                       **contamination[dataset]},
                   provenance={"card_sha256": card["content_sha256"], "builder": card["builder"], "recipe": recipe,
                               # recipe_sha leaves the seed out: the same recipe for every seed
                               "recipe_sha": fingerprint_sha({k: v for k, v in recipe.items() if k != "seed"}),

@@ -75,6 +75,23 @@ def noise_floor_step(judgment_sets: Mapping[str, Sequence[dict[str, Any]]], reju
     return summary
 
 
+def add_noise_floor(b: Any, kind: str, results: Mapping[Any, Any], label: str, config: dict[str, Any] | None = None,
+                    inputs: dict[str, Any] | None = None, deps: dict[str, Any] | None = None,
+                    args: dict[str, Any] | None = None) -> Any:
+    """Plan an evaluation's noise-floor step over its judge steps (`results`: checkpoint -> judge step key), with
+    the evaluation's own extra config, inputs, deps and args; None when `leaderboard.noise_floor_sample` is 0 or
+    nothing was judged. The key holds the judge, the sample and its seed, and every judge step's hash."""
+    lb = b.suite.leaderboard
+    if not lb.noise_floor_sample or not results:
+        return None
+    judged = list(results.values())
+    return b.add(kind, "judge", {"judge": b.role_ids["judge"], "sample_size": lb.noise_floor_sample, "seed": lb.seed,
+                                 **(config or {})},
+                 {"judges": {k.dirname: k.hash for k in judged}, **(inputs or {})}, label,
+                 deps={**{k.dirname: k for k in judged}, **(deps or {})},
+                 args={"roles": b.roles_args, "judged": [k.dirname for k in judged], **(args or {})})
+
+
 def stored_summary(step_dir: Path) -> dict[str, Any]:
     """A finished noise-floor step's summary (its examples left out) and the step it came from: what the
     leaderboard reads (`Evaluation.suite_result`)."""
@@ -82,4 +99,4 @@ def stored_summary(step_dir: Path) -> dict[str, Any]:
     return {**{k: v for k, v in doc.items() if k != "examples"}, "step": step_dir.name}
 
 
-__all__ = ["Rejudge", "noise_floor_step", "sample", "stored_summary", "summarize"]
+__all__ = ["Rejudge", "add_noise_floor", "noise_floor_step", "sample", "stored_summary", "summarize"]

@@ -96,22 +96,12 @@ class AlpacaEval(Evaluation):
     def finish(self, b: Any, spec: AlpacaEvalSpec, ev: EvalData, results: dict[tuple[str, int], StepKey]) \
             -> StepKey | None:
         """Re-judge a fixed sample of the stored annotations: how far the judge disagrees with itself."""
-        lb = b.suite.leaderboard
-        if not lb.noise_floor_sample or not results:
-            return None
-        judged = list(results.values())
-        judges = {"judges": {k.dirname: k.hash for k in judged}}
-        deps = {k.dirname: k for k in judged}
-        args = {"roles": b.roles_args, "judged": [k.dirname for k in judged], "eval_set": spec.eval_set,
-                "spec": _json(spec)}
-        label = "re-judge a fixed sample (judge-noise floor)"
+        from sftbench.suites.evaluations.noise_floor import add_noise_floor
+        label, args = "re-judge a fixed sample (judge-noise floor)", {"eval_set": spec.eval_set, "spec": _json(spec)}
         if ev.alpaca_eval_2:
-            return b.add("noisefloor", "judge", {"judge": b.role_ids["judge"], "annotator": ev.annotator,
-                                                 "sample_size": lb.noise_floor_sample, "seed": lb.seed}, judges,
-                         label, deps=deps, args=args)
-        return b.add("noisefloor", "judge", {"judge": b.role_ids["judge"], "sample_size": lb.noise_floor_sample,
-                                             "seed": lb.seed}, {**judges, "world": b.world.hash}, label,
-                     deps={**deps, "world": b.world}, args=args)
+            return add_noise_floor(b, "noisefloor", results, label, {"annotator": ev.annotator}, args=args)
+        return add_noise_floor(b, "noisefloor", results, label, inputs={"world": b.world.hash},
+                               deps={"world": b.world}, args=args)
 
     def result(self, store: Store, step: Step, spec: AlpacaEvalSpec) -> Evaluated:
         """Per prompt: P(the model's answer beats the baseline's) in [0, 1] (failed judgments count as ties) and

@@ -52,16 +52,10 @@ class MTBench(Evaluation):
     def finish(self, b: Any, spec: MTBenchSpec, shared: Any, results: dict[tuple[str, int], StepKey]) \
             -> StepKey | None:
         """Grade a fixed sample of the stored grades again: how far the judge disagrees with itself."""
-        lb = b.suite.leaderboard
-        if not lb.noise_floor_sample or not results:
-            return None
-        judged = list(results.values())
+        from sftbench.suites.evaluations.noise_floor import add_noise_floor
         data_dir = str(spec.data_dir or "")
-        return b.add("mtnoisefloor", "judge", {"judge": b.role_ids["judge"], "data_dir": data_dir,
-                                               "sample_size": lb.noise_floor_sample, "seed": lb.seed},
-                     {"judges": {k.dirname: k.hash for k in judged}}, "MT-Bench: grade a fixed sample again "
-                     "(judge-noise floor)", deps={k.dirname: k for k in judged},
-                     args={"roles": b.roles_args, "judged": [k.dirname for k in judged], "data_dir": data_dir})
+        return add_noise_floor(b, "mtnoisefloor", results, "MT-Bench: grade a fixed sample again (judge-noise floor)",
+                               {"data_dir": data_dir}, args={"data_dir": data_dir})
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
         from sftbench.suites.evaluations.noise_floor import stored_summary

@@ -65,19 +65,12 @@ class WildBench(Evaluation):
     def finish(self, b: Any, spec: WildBenchSpec, ids: dict[str, Any], results: dict[tuple[str, int], StepKey]) \
             -> StepKey | None:
         """Grade a fixed sample of the stored WB-Score grades again: how far the judge disagrees with itself."""
-        lb = b.suite.leaderboard
-        if not lb.noise_floor_sample or not results:
-            return None
-        keys = {s.key.dirname: s for s in b.steps}
-        judged = list(results.values())
-        deps = {k.dirname: k for k in judged}
-        deps.update({f"{k.dirname}.answers": keys[keys[k.dirname].deps["answers"]].key for k in judged})
-        templates_dir = spec.model_dump(mode="json")["templates_dir"]
-        return b.add("wbnoisefloor", "judge", {"judge": b.role_ids["judge"], "templates_dir": templates_dir,
-                                               "sample_size": lb.noise_floor_sample, "seed": lb.seed},
-                     {"judges": {k.dirname: k.hash for k in judged}, "templates": ids["templates"]},
-                     "WildBench: grade a fixed sample again (judge-noise floor)", deps=deps,
-                     args={"roles": b.roles_args, "judged": [k.dirname for k in judged]})
+        from sftbench.suites.evaluations.noise_floor import add_noise_floor
+        steps = {s.key.dirname: s for s in b.steps}
+        answers = {f"{k.dirname}.answers": steps[steps[k.dirname].deps["answers"]].key for k in results.values()}
+        return add_noise_floor(b, "wbnoisefloor", results, "WildBench: grade a fixed sample again (judge-noise floor)",
+                               {"templates_dir": spec.model_dump(mode="json")["templates_dir"]},
+                               {"templates": ids["templates"]}, deps=answers)
 
     def suite_result(self, store: Store, step: Step) -> tuple[str, dict[str, Any]]:
         from sftbench.suites.evaluations.noise_floor import stored_summary
